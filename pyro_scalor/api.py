@@ -1,0 +1,146 @@
+"""The user-facing object: build SCALOR from a config, fit it, track objects in videos.
+
+Example::
+
+    from pyro_scalor.api import Scalor
+    scalor = Scalor.from_checkpoint("runs/cpu-default/checkpoint.pt")
+    result = scalor.track(video)        # video (B, T, 3, 64, 64) in [0, 1]
+    result.boxes, result.ids, result.valid, result.reconstruction
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyro
+import pyro.poutine as poutine
+import torch
+
+from pyro_scalor.model.config import ModelConfig, get_model_config
+from pyro_scalor.model.geometry import boxes_to_pixels
+from pyro_scalor.model.guide import ScalorGuide
+from pyro_scalor.model.model import ScalorModel
+from pyro_scalor.model.nets import ScalorNets
+from pyro_scalor.validation import validate_video
+
+
+@dataclass
+class TrackingResult:
+    """Per-frame outputs of :meth:`Scalor.track` for B videos of T frames and K slots.
+
+    boxes (B, T, K, 4) pixel ``(x_min, y_min, x_max, y_max)``; ids (B, T, K) track ids;
+    presence (B, T, K) in [0, 1]; valid (B, T, K) presence > 0.5; discovered (B, T, K) newly
+    discovered at that frame (else propagated); depth (B, T, K); reconstruction and background
+    (B, T, C, H, W); masks (B, T, 1, H, W) the foreground mask; num_propagated, num_discovered,
+    num_rejected (B, T) per-frame counts.
+    """
+
+    boxes: torch.Tensor
+    ids: torch.Tensor
+    presence: torch.Tensor
+    valid: torch.Tensor
+    discovered: torch.Tensor
+    depth: torch.Tensor
+    reconstruction: torch.Tensor
+    background: torch.Tensor
+    masks: torch.Tensor
+    num_propagated: torch.Tensor
+    num_discovered: torch.Tensor
+    num_rejected: torch.Tensor
+
+    def to(self, device) -> TrackingResult:
+        """Move every tensor to ``device``."""
+        return TrackingResult(**{k: v.to(device) for k, v in self.__dict__.items()})
+
+    @staticmethod
+    def cat(parts: list[TrackingResult]) -> TrackingResult:
+        """Concatenate results along the batch dim."""
+        return TrackingResult(
+            **{k: torch.cat([getattr(p, k) for p in parts]) for k in parts[0].__dict__}
+        )
+
+
+class Scalor:
+    """SCALOR's model, guide and networks together.
+
+    ``Scalor(config)`` builds fresh networks for a :class:`ModelConfig` (or preset name);
+    ``model`` and ``guide`` are the Pyro programs (usable with ``poutine.trace``, ``replay``,
+    ``condition`` and ``Predictive``); ``nets`` is the ``nn.Module`` with every parameter.
+    """
+
+    def __init__(
+        self,
+        config: ModelConfig | str = "cpu",
+        device: str | torch.device = "cpu",
+        seed: int | None = None,
+    ) -> None:
+        if isinstance(config, str):
+            config = get_model_config(config)
+        if seed is not None:
+            pyro.set_rng_seed(seed)
+        self.config = config
+        self.device = torch.device(device)
+        self.nets = ScalorNets(config).to(self.device)
+        self.model = ScalorModel(self.nets)
+        self.guide = ScalorGuide(self.nets)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu") -> Scalor:
+        """Load networks and config from a training checkpoint."""
+        from pyro_scalor.train.checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(path, map_location=device)
+        scalor = cls(ckpt["model_config"], device=device)
+        scalor.nets.load_state_dict(ckpt["nets"])
+        scalor.train_config = ckpt["train_config"]
+        scalor.step = ckpt["step"]
+        return scalor
+
+    def fit(self, train_config=None, run_dir: str | Path = "runs/api", **kwargs):
+        """Train with SVI (see :class:`pyro_scalor.train.trainer.Trainer`); returns its summary."""
+        from pyro_scalor.train.config import TrainConfig
+        from pyro_scalor.train.trainer import Trainer
+
+        trainer = Trainer(self, train_config or TrainConfig(), run_dir, **kwargs)
+        return trainer.fit()
+
+    @torch.no_grad()
+    def track(self, video, *, chunk: int = 16, temperature: float = 0.5) -> TrackingResult:
+        """Infer objects in ``video`` (B, T, C, H, W) with posterior modes; see TrackingResult."""
+        cfg = self.config
+        video = validate_video(
+            video, channels=(cfg.channels,), height=cfg.image_size, width=cfg.image_size
+        ).to(self.device)
+        parts = [
+            self._track_chunk(video[i : i + chunk], temperature)
+            for i in range(0, video.shape[0], chunk)
+        ]
+        return TrackingResult.cat(parts)
+
+    def _track_chunk(self, video: torch.Tensor, temperature: float) -> TrackingResult:
+        kw = dict(temperature=temperature, disc_pres_prior=1e-3, deterministic=True)
+        rec_g: dict = {}
+        rec_m: dict = {}
+        trace = poutine.trace(self.guide).get_trace(video, record=rec_g, **kw)
+        poutine.replay(self.model, trace=trace)(video, record=rec_m, **kw)
+
+        def stack(rec, key):
+            return torch.stack(rec[key], 1)
+
+        size = self.config.image_size
+        pres = stack(rec_g, "pres")
+        return TrackingResult(
+            boxes=boxes_to_pixels(stack(rec_g, "box"), size, size),
+            ids=stack(rec_g, "ids"),
+            presence=pres,
+            valid=pres > 0.5,
+            discovered=stack(rec_g, "discovered"),
+            depth=stack(rec_g, "depth").squeeze(-1),
+            reconstruction=stack(rec_m, "reconstruction"),
+            background=stack(rec_m, "background"),
+            masks=stack(rec_m, "foreground_mask"),
+            num_propagated=stack(rec_g, "num_propagated"),
+            num_discovered=stack(rec_g, "num_discovered"),
+            num_rejected=stack(rec_g, "num_rejected"),
+        )

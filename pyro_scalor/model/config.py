@@ -1,0 +1,124 @@
+"""Typed configuration of the SCALOR model and guide, with named presets.
+
+Every swappable part (priors, guide variants, presence relaxation) is a field here, so a notebook
+changes behaviour by building a new config (``dataclasses.replace``) rather than editing code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+TRANSITION_PRIORS = ("learned", "fixed")
+BACKGROUND_PRIORS = ("learned", "fixed")
+PRESENCE_MODES = ("relaxed", "hard")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Sizes and switches of the SCALOR model and guide.
+
+    Geometry: ``image_size`` square frames with ``channels``; a ``grid_size`` x ``grid_size``
+    discovery grid; ``max_objects`` fixed slots; glimpses of ``glimpse_size`` pixels.
+    Priors: ``transition_prior`` ('learned' GRU transition or 'fixed' standard normal) for
+    propagated what/where/depth, ``background_prior`` likewise for z_bg.
+    Guide variants: ``rejection`` (proposal-rejection on), ``attention`` (propagation attends to
+    a crop of the feature map at the tracker's previous position; else the whole map).
+    """
+
+    image_size: int = 64
+    channels: int = 3
+    grid_size: int = 8
+    max_objects: int = 16
+    glimpse_size: int = 16
+    z_what_dim: int = 32
+    z_bg_dim: int = 10
+    feature_dim: int = 64
+    hidden_dim: int = 128
+    convlstm_layers: int = 1
+    attention_size: int = 4
+    min_scale: float = 0.08
+    max_scale: float = 0.4
+    max_shift_cells: float = 1.0
+    max_motion: float = 0.2
+    likelihood_std: float = 0.1
+    rejection: bool = True
+    rejection_threshold: float = 0.3
+    rejection_alpha: float = 0.1
+    attention: bool = True
+    transition_prior: str = "learned"
+    background_prior: str = "learned"
+    presence: str = "relaxed"
+    weight_kl_by_presence: bool = True
+    prop_presence_bias: float = 4.0
+    disc_presence_bias: float = 0.0
+    what_scale_min: float = 1e-3
+
+    def __post_init__(self) -> None:
+        def need(cond: bool, msg: str) -> None:
+            if not cond:
+                raise ValueError(f"ModelConfig: {msg}")
+
+        need(self.image_size >= 16, f"image_size must be >= 16, got {self.image_size}")
+        need(self.channels in (1, 3), f"channels must be 1 or 3, got {self.channels}")
+        need(self.grid_size >= 1, f"grid_size must be >= 1, got {self.grid_size}")
+        ratio = self.image_size / self.grid_size
+        need(
+            ratio == int(ratio) and math.log2(ratio) == int(math.log2(ratio)),
+            f"image_size / grid_size must be a power of two, got {self.image_size}/"
+            f"{self.grid_size}",
+        )
+        g = self.glimpse_size
+        need(
+            g >= 8 and math.log2(g) == int(math.log2(g)),
+            f"glimpse_size must be 8, 16, 32 or 64, got {g}",
+        )
+        need(self.max_objects >= 1, f"max_objects must be >= 1, got {self.max_objects}")
+        need(self.z_what_dim >= 1 and self.z_bg_dim >= 1, "latent sizes must be >= 1")
+        need(0 < self.min_scale < self.max_scale <= 2, "need 0 < min_scale < max_scale <= 2")
+        need(self.likelihood_std > 0, f"likelihood_std must be > 0, got {self.likelihood_std}")
+        need(0 < self.rejection_threshold <= 1, "rejection_threshold must be in (0, 1]")
+        for value, choices, what in (
+            (self.transition_prior, TRANSITION_PRIORS, "transition_prior"),
+            (self.background_prior, BACKGROUND_PRIORS, "background_prior"),
+            (self.presence, PRESENCE_MODES, "presence"),
+        ):
+            need(value in choices, f"unknown {what} {value!r}; valid choices: {', '.join(choices)}")
+
+    @property
+    def num_cells(self) -> int:
+        """Number of discovery grid cells H * W."""
+        return self.grid_size * self.grid_size
+
+    def replace(self, **changes) -> ModelConfig:
+        """Return a copy with ``changes`` applied (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+MODEL_PRESETS: dict[str, ModelConfig] = {
+    # small and fast: the CPU default (16x16 glimpses, z_what 32, 16 slots)
+    "cpu": ModelConfig(),
+    # the reference configuration of the speed benchmark and the paper-scale runs
+    "reference": ModelConfig(glimpse_size=32, z_what_dim=64, max_objects=32, convlstm_layers=2),
+    # very small, for tests and smoke runs
+    "tiny": ModelConfig(
+        grid_size=4,
+        max_objects=4,
+        glimpse_size=8,
+        z_what_dim=4,
+        z_bg_dim=2,
+        feature_dim=8,
+        hidden_dim=16,
+        attention_size=2,
+    ),
+}
+
+
+def get_model_config(name: str, **overrides) -> ModelConfig:
+    """Return the named model preset with ``overrides`` applied."""
+    if name not in MODEL_PRESETS:
+        raise ValueError(
+            f"unknown model preset {name!r}; valid choices: {', '.join(MODEL_PRESETS)}"
+        )
+    return MODEL_PRESETS[name].replace(**overrides) if overrides else MODEL_PRESETS[name]

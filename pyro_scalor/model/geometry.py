@@ -1,0 +1,141 @@
+"""Boxes and the spatial transformer: crop glimpses out of images, paste glimpses into images.
+
+Coordinates follow ``torch.nn.functional.affine_grid`` with ``align_corners=False``: the image
+spans [-1, 1] on both axes. An object's box is ``(sx, sy, cx, cy)``: ``s`` is the box side as a
+fraction of the image side (so the box spans ``[c - s, c + s]``) and ``c`` its centre. All
+functions broadcast over any number of leading dims: boxes are ``(..., N, 4)``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def flatten_lead(x: torch.Tensor, keep: int) -> tuple[torch.Tensor, torch.Size]:
+    """Flatten all but the last ``keep`` dims into one; return it and the flattened shape."""
+    lead = x.shape[: x.dim() - keep]
+    return x.reshape((-1,) + tuple(x.shape[x.dim() - keep :])), lead
+
+
+def _theta_crop(box: torch.Tensor) -> torch.Tensor:
+    """Affine (N, 2, 3) mapping glimpse coords to image coords for boxes (N, 4)."""
+    sx, sy, cx, cy = box.unbind(-1)
+    zero = torch.zeros_like(sx)
+    return torch.stack([sx, zero, cx, zero, sy, cy], -1).view(-1, 2, 3)
+
+
+def _theta_paste(box: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
+    """Affine (N, 2, 3) mapping image coords to glimpse coords for boxes (N, 4)."""
+    sx, sy, cx, cy = box.unbind(-1)
+    sx, sy = sx.clamp(min=eps), sy.clamp(min=eps)
+    zero = torch.zeros_like(sx)
+    return torch.stack([1 / sx, zero, -cx / sx, zero, 1 / sy, -cy / sy], -1).view(-1, 2, 3)
+
+
+def crop(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """Bilinear glimpses of ``images`` (..., C, H, W) at ``boxes`` (..., N, 4).
+
+    Leading dims of images and boxes broadcast; returns (..., N, C, size, size).
+    """
+    lead = torch.broadcast_shapes(images.shape[:-3], boxes.shape[:-2])
+    n = boxes.shape[-2]
+    c = images.shape[-3]
+    img = images.expand(lead + images.shape[-3:]).reshape((-1,) + images.shape[-3:])
+    box = boxes.expand(lead + boxes.shape[-2:]).reshape(-1, n, 4)
+    m = img.shape[0]
+    theta = _theta_crop(box.reshape(-1, 4))
+    grid = F.affine_grid(theta, [m * n, c, size, size], align_corners=False)
+    # sample each image with its own N grids at once: (M, C, N*size, size)
+    grid = grid.view(m, n * size, size, 2)
+    out = F.grid_sample(img, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    out = out.view(m, c, n, size, size).transpose(1, 2)
+    return out.reshape(lead + (n, c, size, size))
+
+
+def paste(glimpses: torch.Tensor, boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Place glimpses (..., N, C, g, g) into empty images at ``boxes`` (..., N, 4).
+
+    Returns (..., N, C, height, width), zero outside each box (inverse spatial transformer).
+    """
+    lead = glimpses.shape[:-3]
+    g = glimpses.reshape((-1,) + glimpses.shape[-3:])
+    theta = _theta_paste(boxes.expand(lead + (4,)).reshape(-1, 4))
+    grid = F.affine_grid(theta, [g.shape[0], g.shape[1], height, width], align_corners=False)
+    out = F.grid_sample(g, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out.view(lead + (g.shape[1], height, width))
+
+
+def boxes_to_pixels(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Convert boxes (..., 4) ``(sx, sy, cx, cy)`` to pixel ``(x_min, y_min, x_max, y_max)``."""
+    sx, sy, cx, cy = boxes.unbind(-1)
+    x0 = (cx - sx + 1) * (width / 2)
+    x1 = (cx + sx + 1) * (width / 2)
+    y0 = (cy - sy + 1) * (height / 2)
+    y1 = (cy + sy + 1) * (height / 2)
+    return torch.stack([x0, y0, x1, y1], -1)
+
+
+def pixels_to_boxes(pixels: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Inverse of :func:`boxes_to_pixels`: pixel boxes (..., 4) to ``(sx, sy, cx, cy)``."""
+    x0, y0, x1, y1 = pixels.unbind(-1)
+    sx = (x1 - x0) / width
+    sy = (y1 - y0) / height
+    cx = (x0 + x1) / width - 1
+    cy = (y0 + y1) / height - 1
+    return torch.stack([sx, sy, cx, cy], -1)
+
+
+def grid_centres(grid_size: int, device=None, dtype=None) -> torch.Tensor:
+    """Centres (G*G, 2) as ``(cx, cy)`` of a G x G grid of cells, row-major over (y, x)."""
+    step = 2.0 / grid_size
+    c = -1 + step * (torch.arange(grid_size, device=device, dtype=dtype) + 0.5)
+    cy, cx = torch.meshgrid(c, c, indexing="ij")
+    return torch.stack([cx.reshape(-1), cy.reshape(-1)], -1)
+
+
+class BoxCoder:
+    """Maps unconstrained where-latents to boxes, for discovery and for propagation.
+
+    Discovery: ``z = (a_sx, a_sy, a_cx, a_cy)``; ``s = s_min + (s_max - s_min) sigmoid(a_s)`` and
+    ``c = cell centre + max_shift * cell width * tanh(a_c)``. Propagation: ``z`` is a change of the
+    previous box: the scale moves by ``scale_step * tanh(z_s)`` in logit space and the centre by
+    ``max_motion * tanh(z_c)`` (clamped to [-1.5, 1.5], so objects can leave the view).
+    """
+
+    def __init__(
+        self,
+        grid_size: int,
+        min_scale: float,
+        max_scale: float,
+        max_shift_cells: float = 1.0,
+        max_motion: float = 0.2,
+        scale_step: float = 0.5,
+    ) -> None:
+        if not 0 < min_scale < max_scale <= 2:
+            raise ValueError(f"need 0 < min_scale < max_scale <= 2, got {min_scale}, {max_scale}")
+        self.grid_size = grid_size
+        self.min_scale = min_scale
+        self.max_scale = max_scale
+        self.max_shift_cells = max_shift_cells
+        self.max_motion = max_motion
+        self.scale_step = scale_step
+
+    def _scale(self, logit: torch.Tensor) -> torch.Tensor:
+        return self.min_scale + (self.max_scale - self.min_scale) * torch.sigmoid(logit)
+
+    def discovery(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latents (..., G*G, 4) to ``(boxes (..., G*G, 4), scale_logits (..., G*G, 2))``."""
+        centres = grid_centres(self.grid_size, z.device, z.dtype)
+        cell = 2.0 / self.grid_size
+        logit = z[..., :2]
+        c = centres + self.max_shift_cells * cell * torch.tanh(z[..., 2:])
+        return torch.cat([self._scale(logit), c], -1), logit
+
+    def propagation(
+        self, z: torch.Tensor, prev_box: torch.Tensor, prev_logit: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Change latents (..., K, 4) applied to previous boxes; returns new boxes and logits."""
+        logit = prev_logit + self.scale_step * torch.tanh(z[..., :2])
+        c = (prev_box[..., 2:] + self.max_motion * torch.tanh(z[..., 2:])).clamp(-1.5, 1.5)
+        return torch.cat([self._scale(logit), c], -1), logit

@@ -1,0 +1,209 @@
+"""The amortised SCALOR guide q(z_1:T | x_1:T) (the paper's Eq. 6-7, Algorithms 1-2).
+
+An image encoder plus a ConvLSTM give an H x W feature map per frame. Propagation: each tracker
+attends to a bilinear crop of the feature map centred on its previous position (half the map's
+width and height), updates its GRU, and infers presence, where, then what from a glimpse at the
+new box and depth. Discovery: per cell, from the features and an encoding of the propagated mask;
+proposals overlapping the propagated mask are rejected with the model's own rule. Background:
+from the frame and the uncovered area (1 - M). Site names match :mod:`pyro_scalor.model.model`.
+"""
+
+from __future__ import annotations
+
+import pyro
+import pyro.distributions as dist
+import torch
+
+from pyro_scalor.model import sites
+from pyro_scalor.model.distributions import presence_dist, presence_mode_value, presence_value
+from pyro_scalor.model.geometry import crop, flatten_lead
+from pyro_scalor.model.model import discovered_slots
+from pyro_scalor.model.program import ScalorProgram
+from pyro_scalor.model.render import presence_mask
+from pyro_scalor.model.slots import Slots, merge
+
+
+class ScalorGuide(ScalorProgram):
+    """q(z | x): call with the signature documented on :class:`ScalorProgram`."""
+
+    def __call__(
+        self,
+        video: torch.Tensor | None = None,
+        *,
+        batch_size: int | None = None,
+        num_frames: int | None = None,
+        temperature: float = 1.0,
+        disc_pres_prior: float = 0.1,
+        discovery_mask: torch.Tensor | None = None,
+        deterministic: bool = False,
+        record: dict | None = None,
+    ) -> None:
+        """Sample every latent site given ``video`` (B, T, C, H, W)."""
+        self._register()
+        video, b, n_frames = self._shape(video, batch_size, num_frames)
+        if video is None:
+            raise ValueError("the guide needs a video (B, T, C, H, W) to condition on")
+        cfg, nets = self.cfg, self.nets
+        self._det = deterministic
+        plates = self._plates(b, video.device)
+        features = self._features(video)
+        slots = Slots.empty((b,), cfg.max_objects, cfg.z_what_dim, cfg.hidden_dim, video.device)
+        for t in range(n_frames):
+            x = video[:, t]
+            prop_mask = None
+            if t > 0:
+                slots = self._propagate(t, slots, features[t], x, plates, temperature)
+                prop_mask = presence_mask(
+                    nets.glimpse_decoder,
+                    slots.what,
+                    slots.box,
+                    slots.pres,
+                    cfg.image_size,
+                    cfg.image_size,
+                )
+            n_prop = slots.pres.sum(-1) if t > 0 else torch.zeros(b, device=video.device)
+            dmask = self._discovery_mask(discovery_mask, b, t)
+            disc, n_rej = self._discover(t, features[t], x, prop_mask, plates, temperature, dmask)
+            slots = merge(slots, disc, cfg.max_objects)
+            fg_mask = presence_mask(
+                nets.glimpse_decoder,
+                slots.what,
+                slots.box,
+                slots.pres,
+                cfg.image_size,
+                cfg.image_size,
+            )
+            self._background(t, x, fg_mask, plates)
+            if record is not None:
+                _record(record, slots, n_prop, disc, n_rej)
+
+    # ----------------------------------------------------------------------------------------
+    def _sample(self, name: str, fn: dist.Distribution, mode_value: torch.Tensor):
+        """Sample site ``name`` from ``fn`` (a point mass on ``mode_value`` if deterministic)."""
+        if self._det:
+            return pyro.sample(name, dist.Delta(mode_value, event_dim=fn.event_dim))
+        return pyro.sample(name, fn)
+
+    def _pres(self, name: str, probs: torch.Tensor, temperature: float) -> torch.Tensor:
+        fn = presence_dist(probs, self.cfg.presence, temperature)
+        v = self._sample(name, fn, presence_mode_value(probs, self.cfg.presence))
+        return presence_value(v, self.cfg.presence)
+
+    def _normal(self, name: str, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        return self._sample(name, dist.Normal(loc, scale).to_event(1), loc)
+
+    def _features(self, video: torch.Tensor) -> list[torch.Tensor]:
+        """Per-frame ConvLSTM feature maps, each (B, F, G, G)."""
+        b, n = video.shape[:2]
+        enc = self.nets.image_encoder(video.flatten(0, 1))
+        enc = enc.view((b, n) + enc.shape[1:])
+        state, out = None, []
+        for t in range(n):
+            h, state = self.nets.convlstm.step(enc[:, t], state)
+            out.append(h)
+        return out
+
+    def _propagate(self, t, prev: Slots, feat, x, plates, temperature) -> Slots:
+        cfg, nets = self.cfg, self.nets
+        a = cfg.attention_size
+        if cfg.attention:
+            half = torch.full_like(prev.box[..., :2], 0.5)
+            att_box = torch.cat([half, prev.box[..., 2:].clamp(-1, 1)], -1)
+        else:
+            att_box = torch.tensor([1.0, 1.0, 0.0, 0.0], device=x.device).expand(prev.box.shape)
+        att = crop(feat, att_box, a).flatten(-3)
+        flat_att, lead = flatten_lead(att, 1)
+        h, pres_logit, w_loc, w_scale = nets.guide_tracker.step(
+            flat_att, flatten_lead(prev.inputs(), 1)[0], flatten_lead(prev.h, 1)[0]
+        )
+        h, pres_logit, w_loc, w_scale = (
+            v.reshape(lead + v.shape[1:]) for v in (h, pres_logit, w_loc, w_scale)
+        )
+        with plates["batch"], plates["slots"]:
+            pres = self._pres(
+                sites.prop("pres", t), torch.sigmoid(pres_logit) * prev.pres, temperature
+            )
+            pres = pres * prev.pres
+            with self._weight(pres):
+                where = self._normal(sites.prop("where", t), w_loc, w_scale)
+                box, logit = self.coder.propagation(where, prev.box, prev.logit)
+                g_feat, what_loc, what_scale = self._encode_glimpses(x, box)
+                what = self._normal(sites.prop("what", t), what_loc, what_scale)
+                d_loc, d_scale = _apply(nets.guide_tracker.depth_posterior, g_feat, what, h)
+                depth = self._normal(sites.prop("depth", t), d_loc, d_scale)
+        return Slots(
+            pres=pres,
+            box=box,
+            logit=logit,
+            what=what,
+            depth=depth,
+            h=h,
+            ids=prev.ids.expand(pres.shape),
+            discovered=torch.zeros(pres.shape, dtype=torch.bool, device=x.device),
+        )
+
+    def _discover(self, t, feat, x, prop_mask, plates, temperature, dmask):
+        nets = self.nets
+        if prop_mask is None:
+            prop_mask = torch.zeros(x.shape[:-3] + (1,) + x.shape[-2:], device=x.device)
+        lead = prop_mask.shape[:-3]
+        mask_feat = _apply_maps(nets.mask_encoder, prop_mask)
+        feat = feat.expand(lead + feat.shape[-3:])
+        head = _apply_maps(nets.discovery_head, torch.cat([feat, mask_feat], -3))
+        head = head.flatten(-2).transpose(-1, -2)  # (..., B, HW, 11)
+        pres_logit = 8.8 * torch.tanh(head[..., 0] / 8.8)
+        with plates["batch"], plates["cells"], self._mask(dmask):
+            pres = self._pres(sites.disc("pres", t), torch.sigmoid(pres_logit), temperature)
+            with self._weight(pres):
+                where = self._normal(
+                    sites.disc("where", t), head[..., 1:5], _positive(head[..., 5:9])
+                )
+                box, _ = self.coder.discovery(where)
+                _, what_loc, what_scale = self._encode_glimpses(x, box)
+                what = self._normal(sites.disc("what", t), what_loc, what_scale)
+                depth = self._normal(
+                    sites.disc("depth", t), head[..., 9:10], _positive(head[..., 10:11])
+                )
+        return discovered_slots(
+            self, t, pres, where, what, depth, prop_mask if t > 0 else None, dmask
+        )
+
+    def _encode_glimpses(self, x: torch.Tensor, box: torch.Tensor):
+        """Glimpses of frames x (B, C, H, W) at boxes (..., B, N, 4) through the glimpse encoder."""
+        g = crop(x, box, self.cfg.glimpse_size)
+        flat, lead = flatten_lead(g, 3)
+        feat, loc, scale = self.nets.glimpse_encoder(flat)
+        return tuple(v.view(lead + v.shape[1:]) for v in (feat, loc, scale))
+
+    def _background(self, t, x, fg_mask, plates) -> torch.Tensor:
+        lead = fg_mask.shape[:-3]
+        inp = torch.cat([x.expand(lead + x.shape[-3:]), 1 - fg_mask], -3)
+        loc, scale = _apply(self.nets.bg_encoder, inp, keep=3)
+        with plates["batch"]:
+            return self._normal(sites.bg(t), loc.unsqueeze(-2), scale.unsqueeze(-2))
+
+
+def _positive(x: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.softplus(x) + 1e-3
+
+
+def _apply(fn, *xs, keep: int = 1):
+    """Apply ``fn`` to tensors flattened over their leading dims; restore them on every output."""
+    flats = [flatten_lead(x, keep)[0] for x in xs]
+    lead = xs[0].shape[: xs[0].dim() - keep]
+    out = fn(*flats)
+    if isinstance(out, tuple):
+        return tuple(o.view(lead + o.shape[1:]) for o in out)
+    return out.view(lead + out.shape[1:])
+
+
+def _apply_maps(fn, x: torch.Tensor) -> torch.Tensor:
+    return _apply(fn, x, keep=3)
+
+
+def _record(record: dict, slots: Slots, n_prop: torch.Tensor, disc: Slots, n_rej) -> None:
+    for name in ("pres", "box", "ids", "discovered", "depth"):
+        record.setdefault(name, []).append(getattr(slots, name).detach())
+    record.setdefault("num_propagated", []).append(n_prop.detach())
+    record.setdefault("num_discovered", []).append(disc.pres.sum(-1).detach())
+    record.setdefault("num_rejected", []).append(n_rej.detach())

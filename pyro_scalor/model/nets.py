@@ -1,0 +1,296 @@
+"""Neural networks of the SCALOR model and guide (no Pyro code here).
+
+Shapes use N for a flattened batch of frames or objects, F for feature channels, G for the
+discovery grid side, g for the glimpse side, Dw for z_what, Dbg for z_bg, Hd for tracker states.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from pyro_scalor.model.config import ModelConfig
+
+WHERE_STATE_DIM = 4  # (scale logit x, scale logit y, cx, cy)
+
+
+def _groups(channels: int) -> int:
+    return math.gcd(channels, 8)
+
+
+def conv_block(cin: int, cout: int, kernel: int, stride: int = 1) -> nn.Sequential:
+    """Conv2d + GroupNorm + CELU, 'same' padding for odd kernels, halving for stride 2."""
+    pad = (kernel - 1) // 2 if stride == 1 else (kernel - stride + 1) // 2
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, kernel, stride, pad), nn.GroupNorm(_groups(cout), cout), nn.CELU()
+    )
+
+
+def positive(x: torch.Tensor, minimum: float = 1e-3) -> torch.Tensor:
+    """Softplus plus a floor: an unconstrained tensor to a valid standard deviation."""
+    return F.softplus(x) + minimum
+
+
+def mlp(sizes: list[int]) -> nn.Sequential:
+    """Linear layers with CELU between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.CELU())
+    return nn.Sequential(*layers)
+
+
+class ImageEncoder(nn.Module):
+    """Frames (N, C, H, W) to a feature map (N, F, G, G) with stride-2 convolutions."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        n_down = int(math.log2(cfg.image_size // cfg.grid_size))
+        chans = [cfg.channels] + [min(cfg.feature_dim, 16 * 2**i) for i in range(n_down)]
+        layers: list[nn.Module] = []
+        for a, b in zip(chans[:-1], chans[1:]):
+            layers += [conv_block(a, b, 3), conv_block(b, b, 4, 2)]
+        layers.append(conv_block(chans[-1], cfg.feature_dim, 3))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class ConvLSTM(nn.Module):
+    """Stacked convolutional LSTM over time on (N, F, G, G) maps; ``step`` advances one frame."""
+
+    def __init__(self, channels: int, layers: int) -> None:
+        super().__init__()
+        self.cells = nn.ModuleList(
+            nn.Conv2d(2 * channels, 4 * channels, 3, padding=1) for _ in range(layers)
+        )
+
+    def step(self, x: torch.Tensor, state: list[tuple[torch.Tensor, torch.Tensor]] | None):
+        """One time step; returns the top layer's output and the new state list."""
+        if state is None:
+            zero = torch.zeros_like(x)
+            state = [(zero, zero) for _ in self.cells]
+        new_state = []
+        for cell, (h, c) in zip(self.cells, state):
+            i, f, o, g = cell(torch.cat([x, h], 1)).chunk(4, 1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            new_state.append((h, c))
+            x = h
+        return x, new_state
+
+
+class MaskEncoder(nn.Module):
+    """The propagated mask (N, 1, H, W) to a coarse feature map (N, 16, G, G)."""
+
+    def __init__(self, cfg: ModelConfig, out: int = 16) -> None:
+        super().__init__()
+        self.grid = cfg.grid_size
+        self.net = nn.Sequential(conv_block(1, out, 4, 2), conv_block(out, out, 3))
+
+    def forward(self, mask: torch.Tensor) -> torch.Tensor:
+        return self.net(F.adaptive_avg_pool2d(mask, 2 * self.grid))
+
+
+class GlimpseEncoder(nn.Module):
+    """Glimpses (N, C, g, g) to features (N, E) and a z_what posterior ``(loc, scale)``."""
+
+    def __init__(self, cfg: ModelConfig, feature: int = 128) -> None:
+        super().__init__()
+        n_down = int(math.log2(cfg.glimpse_size // 4))
+        chans = [cfg.channels] + [min(64, 16 * 2**i) for i in range(n_down)]
+        layers: list[nn.Module] = [conv_block(a, b, 4, 2) for a, b in zip(chans[:-1], chans[1:])]
+        self.conv = nn.Sequential(*layers)
+        self.fc = nn.Sequential(nn.Linear(chans[-1] * 16, feature), nn.CELU())
+        self.what = nn.Linear(feature, 2 * cfg.z_what_dim)
+        self.feature_dim = feature
+
+    def forward(self, glimpse: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns ``(features, what_loc, what_scale)``."""
+        h = self.fc(self.conv(glimpse).flatten(1))
+        loc, scale = self.what(h).chunk(2, -1)
+        return h, loc, positive(scale)
+
+
+class GlimpseDecoder(nn.Module):
+    """z_what (N, Dw) to an RGB glimpse and an alpha mask, (N, C + 1, g, g) in (0, 1)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        n_up = int(math.log2(cfg.glimpse_size // 4))
+        width = 64
+        self.fc = nn.Sequential(nn.Linear(cfg.z_what_dim, width * 16), nn.CELU())
+        layers: list[nn.Module] = []
+        for i in range(n_up):
+            cout = max(16, width // 2 ** (i + 1))
+            cin = width if i == 0 else max(16, width // 2**i)
+            layers += [
+                nn.ConvTranspose2d(cin, cout, 4, 2, 1),
+                nn.GroupNorm(_groups(cout), cout),
+                nn.CELU(),
+            ]
+        last = max(16, width // 2**n_up) if n_up else width
+        layers.append(nn.Conv2d(last, cfg.channels + 1, 3, padding=1))
+        self.conv = nn.Sequential(*layers)
+        self.width = width
+
+    def forward(self, what: torch.Tensor) -> torch.Tensor:
+        h = self.fc(what).view(-1, self.width, 4, 4)
+        return torch.sigmoid(self.conv(h))
+
+
+class BackgroundEncoder(nn.Module):
+    """Frame plus uncovered area (N, C + 1, H, W) to a z_bg posterior ``(loc, scale)``."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        n_down = int(math.log2(cfg.image_size // 4))
+        chans = [cfg.channels + 1] + [min(64, 8 * 2**i) for i in range(n_down)]
+        self.conv = nn.Sequential(*[conv_block(a, b, 4, 2) for a, b in zip(chans[:-1], chans[1:])])
+        self.fc = nn.Linear(chans[-1] * 16, 2 * cfg.z_bg_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        loc, scale = self.fc(self.conv(x).flatten(1)).chunk(2, -1)
+        return loc, positive(scale)
+
+
+class BackgroundDecoder(nn.Module):
+    """z_bg (N, Dbg) to a background image (N, C, H, W) in (0, 1)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        n_up = int(math.log2(cfg.image_size // 4))
+        self.fc = nn.Sequential(nn.Linear(cfg.z_bg_dim, 32 * 16), nn.CELU())
+        layers: list[nn.Module] = []
+        for i in range(n_up):
+            cout = 32 if i < n_up - 1 else 16
+            cin = 32
+            layers += [nn.Upsample(scale_factor=2), nn.Conv2d(cin, cout, 3, padding=1), nn.CELU()]
+        layers.append(nn.Conv2d(16 if n_up else 32, cfg.channels, 3, padding=1))
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.conv(self.fc(z).view(-1, 32, 4, 4)))
+
+
+class BackgroundTransition(nn.Module):
+    """Learned transition prior p(z_bg_t | z_bg_<t): a GRU over past z_bg and a Normal head."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cell = nn.GRUCell(cfg.z_bg_dim, cfg.hidden_dim)
+        self.head = nn.Linear(cfg.hidden_dim, 2 * cfg.z_bg_dim)
+
+    def forward(self, z_prev: torch.Tensor, h: torch.Tensor):
+        """Returns ``(loc, scale, new_state)`` for inputs (N, Dbg) and state (N, Hd)."""
+        h = self.cell(z_prev, h)
+        loc, scale = self.head(h).chunk(2, -1)
+        return z_prev + loc, positive(scale), h
+
+
+class PriorTracker(nn.Module):
+    """The generative tracker: GRU state per object, presence and transition priors."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        d_in = cfg.z_what_dim + WHERE_STATE_DIM + 1
+        self.cell = nn.GRUCell(d_in, cfg.hidden_dim)
+        self.pres = nn.Linear(cfg.hidden_dim, 1)
+        self.trans = nn.Linear(cfg.hidden_dim, 2 * (4 + cfg.z_what_dim + 1))
+        nn.init.constant_(self.pres.bias, cfg.prop_presence_bias)
+        nn.init.zeros_(self.trans.weight)
+        nn.init.zeros_(self.trans.bias)
+        self.dw = cfg.z_what_dim
+
+    def forward(self, inputs: torch.Tensor, h: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Inputs (N, Dw + 5), state (N, Hd) to presence logit and where/what/depth priors."""
+        h = self.cell(inputs, h)
+        loc, scale = self.trans(h).chunk(2, -1)
+        scale = positive(scale + 0.5413)  # softplus(0.5413) ~= 1: unit scale at initialisation
+        dw = self.dw
+        return {
+            "h": h,
+            "pres_logit": self.pres(h).squeeze(-1),
+            "where": (loc[:, :4], scale[:, :4]),
+            "what": (loc[:, 4 : 4 + dw], scale[:, 4 : 4 + dw]),
+            "depth": (loc[:, 4 + dw :], scale[:, 4 + dw :]),
+        }
+
+
+class GuideTracker(nn.Module):
+    """The inference tracker: attention on the feature map, GRU, where and presence heads."""
+
+    def __init__(self, cfg: ModelConfig, glimpse_feature: int) -> None:
+        super().__init__()
+        a = cfg.attention_size
+        att = cfg.hidden_dim
+        self.att = nn.Sequential(nn.Linear(cfg.feature_dim * a * a, att), nn.CELU())
+        d_prev = cfg.z_what_dim + WHERE_STATE_DIM + 1
+        self.cell = nn.GRUCell(att + d_prev, cfg.hidden_dim)
+        # presence logit (1), where loc (4), where scale (4)
+        self.where = mlp([att + cfg.hidden_dim, cfg.hidden_dim, 9])
+        self.depth = mlp([glimpse_feature + cfg.z_what_dim + cfg.hidden_dim, cfg.hidden_dim, 2])
+        with torch.no_grad():
+            self.where[-1].bias.zero_()
+            self.where[-1].bias[0] = cfg.prop_presence_bias
+
+    def step(self, att_features: torch.Tensor, prev: torch.Tensor, h: torch.Tensor):
+        """Flattened attention crops (N, F*a*a), previous latents (N, Dw+5), state (N, Hd).
+
+        Returns ``(h, pres_logit (N,), where_loc (N, 4), where_scale (N, 4))``.
+        """
+        e = self.att(att_features)
+        h = self.cell(torch.cat([e, prev], -1), h)
+        out = self.where(torch.cat([e, h], -1))
+        return h, 8.8 * torch.tanh(out[:, 0] / 8.8), out[:, 1:5], positive(out[:, 5:])
+
+    def depth_posterior(self, g_feat: torch.Tensor, what: torch.Tensor, h: torch.Tensor):
+        """Glimpse features, z_what and state to a depth posterior ``(loc, scale)``, (N, 1)."""
+        out = self.depth(torch.cat([g_feat, what, h], -1))
+        return out[:, :1], positive(out[:, 1:])
+
+
+class DiscoveryHead(nn.Module):
+    """Per-cell proposal parameters from image features and the propagated-mask features.
+
+    Output channels: presence logit (1), where loc (4), where scale (4), depth loc/scale (2).
+    """
+
+    def __init__(self, cfg: ModelConfig, mask_features: int = 16) -> None:
+        super().__init__()
+        c = cfg.feature_dim + mask_features
+        self.net = nn.Sequential(
+            nn.Conv2d(c, cfg.hidden_dim, 1), nn.CELU(), nn.Conv2d(cfg.hidden_dim, 11, 1)
+        )
+        with torch.no_grad():
+            self.net[-1].bias.zero_()
+            self.net[-1].bias[0] = cfg.disc_presence_bias
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(features)
+
+
+class ScalorNets(nn.Module):
+    """Every network of the model and the guide, registered with Pyro as one module."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        # generative model
+        self.glimpse_decoder = GlimpseDecoder(cfg)
+        self.bg_decoder = BackgroundDecoder(cfg)
+        self.bg_transition = BackgroundTransition(cfg)
+        self.prior_tracker = PriorTracker(cfg)
+        # guide
+        self.image_encoder = ImageEncoder(cfg)
+        self.convlstm = ConvLSTM(cfg.feature_dim, cfg.convlstm_layers)
+        self.mask_encoder = MaskEncoder(cfg)
+        self.discovery_head = DiscoveryHead(cfg)
+        self.glimpse_encoder = GlimpseEncoder(cfg)
+        self.guide_tracker = GuideTracker(cfg, self.glimpse_encoder.feature_dim)
+        self.bg_encoder = BackgroundEncoder(cfg)

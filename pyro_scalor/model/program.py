@@ -1,0 +1,80 @@
+"""What the model and the guide share: plates, presence weighting, discovery masks, shapes."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pyro
+import pyro.poutine as poutine
+import torch
+
+from pyro_scalor.model.config import ModelConfig
+from pyro_scalor.model.geometry import BoxCoder
+from pyro_scalor.model.nets import ScalorNets
+from pyro_scalor.validation import validate_video
+
+
+class ScalorProgram:
+    """Base of :class:`ScalorModel` and :class:`ScalorGuide`: holds the nets and the config.
+
+    Both are called with the same signature::
+
+        program(video=None, *, batch_size=None, num_frames=None, temperature=1.0,
+                disc_pres_prior=0.1, discovery_mask=None, deterministic=False, record=None)
+
+    ``video`` (B, T, C, H, W) in [0, 1], or None to sample (then give batch_size, num_frames);
+    ``temperature`` of relaxed presence; ``disc_pres_prior`` the discovery presence prior;
+    ``discovery_mask`` (B, T) bool, False where discovery is dropped (discovery dropout);
+    ``deterministic`` makes the guide use posterior modes; ``record`` (a dict) collects per-frame
+    outputs for tracking and pictures.
+    """
+
+    def __init__(self, nets: ScalorNets) -> None:
+        self.nets = nets
+        self.cfg: ModelConfig = nets.cfg
+        c = self.cfg
+        self.coder = BoxCoder(
+            c.grid_size, c.min_scale, c.max_scale, c.max_shift_cells, c.max_motion
+        )
+
+    # ----------------------------------------------------------------------------------------
+    def _shape(self, video, batch_size, num_frames) -> tuple[torch.Tensor | None, int, int]:
+        c = self.cfg
+        if video is None:
+            if batch_size is None or num_frames is None:
+                raise ValueError("without a video, give batch_size and num_frames to sample")
+            return None, int(batch_size), int(num_frames)
+        video = validate_video(
+            video, channels=(c.channels,), height=c.image_size, width=c.image_size
+        )
+        return video, video.shape[0], video.shape[1]
+
+    @staticmethod
+    def _discovery_mask(mask: torch.Tensor | None, b: int, t: int) -> torch.Tensor | None:
+        """(B, 1) bool mask of sequences whose discovery runs at frame t, or None for all."""
+        if mask is None:
+            return None
+        if mask.shape[0] != b:
+            raise ValueError(f"discovery_mask must have shape (B={b}, T), got {tuple(mask.shape)}")
+        return mask[:, t].bool().unsqueeze(-1)
+
+    def _weight(self, pres: torch.Tensor):
+        """Context that scales the Gaussian sites of objects by their (soft) presence."""
+        if not self.cfg.weight_kl_by_presence:
+            return contextlib.nullcontext()
+        return poutine.scale(scale=pres.clamp(min=1e-6))
+
+    @staticmethod
+    def _mask(mask: torch.Tensor | None):
+        return contextlib.nullcontext() if mask is None else poutine.mask(mask=mask)
+
+    def _plates(self, b: int, device) -> dict:
+        """The plates of one call: ``batch`` (dim -2), ``slots`` and ``cells`` (dim -1)."""
+        return {
+            "batch": pyro.plate("batch", b, dim=-2, device=device),
+            "slots": pyro.plate("slots", self.cfg.max_objects, dim=-1, device=device),
+            "cells": pyro.plate("cells", self.cfg.num_cells, dim=-1, device=device),
+        }
+
+    def _register(self) -> None:
+        pyro.module("scalor", self.nets)

@@ -1,0 +1,64 @@
+"""Rendering (the paper's Algorithm 3): decode glimpses, place them, composite over a background.
+
+Per object n with alpha a_n (pasted glimpse mask times presence) and depth d_n, the importance
+w_n = a_n * sigmoid(-d_n) is normalised over objects (gamma_n); the foreground is
+sum_n gamma_n * a_n * rgb_n, the foreground mask M = min(sum_n a_n, 1), and the frame is
+foreground + (1 - M) * background.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from pyro_scalor.model.geometry import flatten_lead, paste
+
+
+def decode_glimpses(decoder: torch.nn.Module, what: torch.Tensor) -> torch.Tensor:
+    """z_what (..., K, Dw) to glimpses (..., K, C + 1, g, g): RGB then alpha."""
+    flat, lead = flatten_lead(what, 1)
+    out = decoder(flat)
+    return out.view(lead + out.shape[1:])
+
+
+def object_layers(
+    glimpses: torch.Tensor, boxes: torch.Tensor, height: int, width: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Place glimpses (..., K, C + 1, g, g) at boxes; returns rgb (..., K, C, H, W), alpha."""
+    layers = paste(glimpses, boxes, height, width)
+    return layers[..., :-1, :, :], layers[..., -1:, :, :]
+
+
+def composite(
+    rgb: torch.Tensor,
+    alpha: torch.Tensor,
+    presence: torch.Tensor,
+    depth: torch.Tensor,
+    background: torch.Tensor,
+    eps: float = 1e-5,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Depth-weighted alpha compositing.
+
+    Takes rgb (..., K, C, H, W), alpha (..., K, 1, H, W), presence (..., K), depth (..., K, 1)
+    and background (..., C, H, W); returns ``(frame, foreground, mask)`` with mask (..., 1, H, W).
+    """
+    a = alpha * presence[..., None, None, None]
+    w = a * torch.sigmoid(-depth)[..., None, None]
+    gamma = w / (w.sum(-4, keepdim=True) + eps)
+    foreground = (gamma * a * rgb).sum(-4)
+    mask = a.sum(-4).clamp(max=1.0)
+    return foreground + (1 - mask) * background, foreground, mask
+
+
+def presence_mask(
+    decoder: torch.nn.Module,
+    what: torch.Tensor,
+    boxes: torch.Tensor,
+    presence: torch.Tensor,
+    height: int,
+    width: int,
+) -> torch.Tensor:
+    """The objects' summed alpha, clamped to 1, (..., 1, H, W); computed without gradients."""
+    with torch.no_grad():
+        alpha = decode_glimpses(decoder, what)[..., -1:, :, :]
+        pasted = paste(alpha, boxes, height, width)
+        return (pasted * presence[..., None, None, None]).sum(-4).clamp(max=1.0)

@@ -1,0 +1,135 @@
+"""Typed training configuration and the named run presets (model config + training config)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from pyro_scalor.model.config import ModelConfig, get_model_config
+from pyro_scalor.train.objectives import OBJECTIVES
+from pyro_scalor.train.schedules import Schedule
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train: data, steps, optimiser, objective, schedules, logging and checkpoints.
+
+    ``temperature`` and ``disc_pres_prior`` are schedules over steps; ``discovery_dropout`` is
+    the probability that discovery is switched off for a sequence at a frame t > 0 (forcing the
+    trackers to explain what they can); ``seq_len`` crops training sequences (None = full).
+    """
+
+    data_preset: str = "dsprites-ld"
+    num_train: int | None = None
+    steps: int = 2000
+    batch_size: int = 4
+    seq_len: int | None = None
+    lr: float = 1e-4
+    clip_norm: float = 1.0
+    objective: str = "elbo"
+    particles: int = 1
+    temperature: Schedule = Schedule(1.0, 0.5, 20000, "linear")
+    disc_pres_prior: Schedule = Schedule(0.1, 1e-8, 2000, "exponential")
+    discovery_dropout: float = 0.5
+    seed: int = 0
+    checkpoint_every: int = 200
+    log_every: int = 25
+    image_every: int = 250
+    eval_sequences: int = 200
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        def need(cond: bool, msg: str) -> None:
+            if not cond:
+                raise ValueError(f"TrainConfig: {msg}")
+
+        need(self.steps >= 1, f"steps must be >= 1, got {self.steps}")
+        need(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        need(self.lr > 0, f"lr must be > 0, got {self.lr}")
+        need(self.clip_norm > 0, f"clip_norm must be > 0, got {self.clip_norm}")
+        need(self.particles >= 1, f"particles must be >= 1, got {self.particles}")
+        need(0.0 <= self.discovery_dropout < 1.0, "discovery_dropout must be in [0, 1)")
+        need(self.seq_len is None or self.seq_len >= 1, "seq_len must be >= 1")
+        need(self.checkpoint_every >= 1 and self.log_every >= 1, "intervals must be >= 1")
+        need(
+            self.objective in OBJECTIVES,
+            f"unknown objective {self.objective!r}; valid choices: {', '.join(OBJECTIVES)}",
+        )
+
+    def replace(self, **changes) -> TrainConfig:
+        """Return a copy with ``changes`` applied (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class RunPreset:
+    """A named pair of model and training configurations, with a one-line description."""
+
+    model: ModelConfig
+    train: TrainConfig
+    description: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def _presets() -> dict[str, RunPreset]:
+    cpu_model = get_model_config("cpu")
+    ref = get_model_config("reference")
+    return {
+        "cpu-default": RunPreset(
+            cpu_model,
+            TrainConfig(
+                steps=2000,
+                lr=3e-4,
+                num_train=10000,
+                temperature=Schedule(1.0, 0.5, 2000, "linear"),
+                disc_pres_prior=Schedule(0.1, 1e-8, 1000, "exponential"),
+            ),
+            "dsprites-ld on a 2-core CPU in about 30 minutes",
+        ),
+        "smoke": RunPreset(
+            get_model_config("tiny"),
+            TrainConfig(
+                data_preset="smoke",
+                num_train=8,
+                steps=3,
+                batch_size=2,
+                seq_len=3,
+                checkpoint_every=2,
+                log_every=1,
+                image_every=2,
+                eval_sequences=2,
+                disc_pres_prior=Schedule(0.1, 1e-4, 3, "exponential"),
+            ),
+            "a few steps of a tiny model, for tests and smoke runs",
+        ),
+        "paper-ld": RunPreset(
+            ref,
+            TrainConfig(
+                data_preset="dsprites-ld",
+                steps=40000,
+                lr=1e-4,
+                disc_pres_prior=Schedule(0.1, 1e-8, 5000, "exponential"),
+            ),
+            "paper scale on dsprites-ld (GPU)",
+        ),
+        "paper-md": RunPreset(
+            ref.replace(max_objects=48),
+            TrainConfig(
+                data_preset="dsprites-md",
+                steps=40000,
+                lr=1e-4,
+                disc_pres_prior=Schedule(0.1, 1e-8, 5000, "exponential"),
+            ),
+            "paper scale on dsprites-md (GPU)",
+        ),
+    }
+
+
+RUN_PRESETS: dict[str, RunPreset] = _presets()
+
+
+def get_run_preset(name: str) -> RunPreset:
+    """Return the named run preset, or raise ValueError listing the valid names."""
+    if name not in RUN_PRESETS:
+        raise ValueError(f"unknown preset {name!r}; valid choices: {', '.join(RUN_PRESETS)}")
+    return RUN_PRESETS[name]

@@ -1,0 +1,271 @@
+"""SVI training of SCALOR: batches, optimiser, schedules, checkpoints, logging, NaN guard.
+
+Each step draws its batch from a generator seeded by (seed, step), so a run resumed from a
+checkpoint (which also restores every random-number state) continues exactly as if it had never
+stopped. Checkpoints are written atomically every ``checkpoint_every`` steps, at the end, and on
+SIGINT/SIGTERM. A non-finite loss or gradient stops training with :class:`NonFiniteLossError`
+and leaves the last good checkpoint in place.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pyro
+import torch
+from tqdm.auto import tqdm
+
+from pyro_scalor.train.checkpoint import (
+    config_to_dict,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from pyro_scalor.train.config import TrainConfig
+from pyro_scalor.train.diagnostics import loss_terms
+from pyro_scalor.train.objectives import make_objective
+
+log = logging.getLogger(__name__)
+CHECKPOINT = "checkpoint.pt"
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or infinite loss or gradient."""
+
+
+class Trainer:
+    """Trains a :class:`pyro_scalor.api.Scalor` on a dataset of videos.
+
+    ``dataset`` (optional) is anything indexable returning dicts with ``video`` (T, C, H, W);
+    by default the training split of ``train_config.data_preset`` is loaded. ``resume`` continues
+    from ``run_dir/checkpoint.pt`` and refuses if its configs differ from the given ones.
+    """
+
+    def __init__(
+        self,
+        scalor,
+        train_config: TrainConfig,
+        run_dir: str | Path,
+        *,
+        dataset=None,
+        resume: bool = False,
+        cache_dir=None,
+        progress: bool = True,
+        tensorboard: bool = True,
+    ) -> None:
+        self.scalor = scalor
+        self.cfg = train_config
+        self.run_dir = Path(run_dir)
+        self.progress = progress
+        self.step = 0
+        self._stop_signal: int | None = None
+        self.history: list[dict] = []
+        if dataset is None:
+            from pyro_scalor.data import load_dataset
+
+            dataset = load_dataset(
+                self.cfg.data_preset, "train", num_sequences=self.cfg.num_train, cache_dir=cache_dir
+            )
+        self.dataset = dataset
+        self.objective = make_objective(self.cfg.objective, self.cfg.particles)
+        self.optimizer = torch.optim.RMSprop(scalor.nets.parameters(), lr=self.cfg.lr)
+        if resume:
+            self._resume()
+        else:
+            pyro.set_rng_seed(self.cfg.seed)
+        self.writer = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step or None)
+
+    # ----------------------------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> Path:
+        """Where this run's checkpoint lives."""
+        return self.run_dir / CHECKPOINT
+
+    def _resume(self) -> None:
+        ckpt = load_checkpoint(self.checkpoint_path, map_location=self.scalor.device)
+        if ckpt["model_config"] != self.scalor.config:
+            raise ValueError(
+                f"cannot resume {self.checkpoint_path}: its model config differs "
+                "from the one given; use a new --run-dir"
+            )
+        if ckpt["train_config"].replace(steps=self.cfg.steps) != self.cfg:
+            raise ValueError(
+                f"cannot resume {self.checkpoint_path}: its training config differs "
+                "from the one given (only steps may change); use a new --run-dir"
+            )
+        self.scalor.nets.load_state_dict(ckpt["nets"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.step = ckpt["step"]
+        self.history = ckpt.get("history", [])
+        set_rng_state(ckpt["rng"])
+        log.info("resumed %s at step %d", self.checkpoint_path, self.step)
+
+    def save(self) -> Path:
+        """Write the checkpoint atomically; returns its path."""
+        return save_checkpoint(
+            self.checkpoint_path,
+            nets=self.scalor.nets.state_dict(),
+            optimizer=self.optimizer.state_dict(),
+            step=self.step,
+            rng=rng_state(),
+            model_config=config_to_dict(self.scalor.config),
+            train_config=config_to_dict(self.cfg),
+            history=self.history,
+        )
+
+    def batch(self, step: int) -> torch.Tensor:
+        """The training videos (B, T, C, H, W) of ``step``, drawn with a (seed, step) generator."""
+        gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step)
+        idx = torch.randint(len(self.dataset), (self.cfg.batch_size,), generator=gen)
+        video = torch.stack([self.dataset[int(i)]["video"] for i in idx])
+        if self.cfg.seq_len is not None:
+            video = video[:, : self.cfg.seq_len]
+        return video.to(self.scalor.device)
+
+    def step_kwargs(self, step: int, video: torch.Tensor) -> dict:
+        """Keyword arguments of model and guide at ``step``: schedules and discovery dropout."""
+        kw = {
+            "temperature": self.cfg.temperature(step),
+            "disc_pres_prior": self.cfg.disc_pres_prior(step),
+        }
+        if self.cfg.discovery_dropout > 0:
+            b, t = video.shape[:2]
+            keep = torch.rand(b, t, device=video.device) >= self.cfg.discovery_dropout
+            keep[:, 0] = True
+            kw["discovery_mask"] = keep
+        return kw
+
+    # ----------------------------------------------------------------------------------------
+    def fit(self) -> dict:
+        """Train until ``steps``; returns a summary dict (steps, seconds, last losses)."""
+        if self.cfg.threads:
+            torch.set_num_threads(self.cfg.threads)
+        old_handlers = self._install_signal_handlers()
+        pyro.enable_validation(False)
+        nets = self.scalor.nets
+        nets.train()
+        start = time.perf_counter()
+        bar = tqdm(
+            total=self.cfg.steps,
+            initial=self.step,
+            disable=not self.progress,
+            desc="train",
+            dynamic_ncols=True,
+        )
+        loss_ema = None
+        try:
+            while self.step < self.cfg.steps:
+                video = self.batch(self.step)
+                kw = self.step_kwargs(self.step, video)
+                loss = self.objective.loss_and_grads(
+                    self.scalor.model, self.scalor.guide, video, **kw
+                )
+                grad_norm = torch.nn.utils.clip_grad_norm_(nets.parameters(), self.cfg.clip_norm)
+                if not (torch.isfinite(torch.as_tensor(loss)) and torch.isfinite(grad_norm)):
+                    raise NonFiniteLossError(
+                        f"non-finite loss ({loss}) or gradient norm ({float(grad_norm)}) at step "
+                        f"{self.step}; the last good checkpoint is {self.checkpoint_path} "
+                        "(try a lower --lr or --clip-norm)"
+                    )
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                per_seq = float(loss) / video.shape[0]
+                loss_ema = per_seq if loss_ema is None else 0.95 * loss_ema + 0.05 * per_seq
+                self.step += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_ema:.1f}", T=f"{kw['temperature']:.2f}")
+                self._log(video, kw, per_seq, float(grad_norm))
+                if self.step % self.cfg.checkpoint_every == 0:
+                    self.save()
+                if self._stop_signal is not None:
+                    log.warning(
+                        "signal %d received: saved step %d and stopping",
+                        self._stop_signal,
+                        self.step,
+                    )
+                    break
+        finally:
+            bar.close()
+            self._restore_signal_handlers(old_handlers)
+            if self.writer is not None:
+                self.writer.flush()
+        self.save()
+        return {
+            "steps": self.step,
+            "seconds": time.perf_counter() - start,
+            "loss_ema": loss_ema,
+            "interrupted": self._stop_signal is not None,
+            "checkpoint": str(self.checkpoint_path),
+        }
+
+    def _log(self, video, kw, loss: float, grad_norm: float) -> None:
+        step = self.step
+        if step % self.cfg.log_every and step != 1:
+            return
+        with torch.random.fork_rng(devices=[]):
+            terms = loss_terms(self.scalor.model, self.scalor.guide, video, **kw)
+        entry = {"step": step, "train_loss": loss, "grad_norm": grad_norm, **kw, **terms}
+        entry.pop("discovery_mask", None)
+        self.history.append(entry)
+        log.debug("step %d: %s", step, entry)
+        if self.writer is None:
+            return
+        w = self.writer
+        w.add_scalar("loss/train", loss, step)
+        w.add_scalar("train/grad_norm", grad_norm, step)
+        w.add_scalar("train/temperature", kw["temperature"], step)
+        w.add_scalar("train/disc_pres_prior", kw["disc_pres_prior"], step)
+        for k, v in terms.items():
+            group = "objects" if k.startswith("num_") else "terms"
+            w.add_scalar(f"{group}/{k}", v, step)
+        if step % self.cfg.image_every == 0 or step == 1:
+            self._log_images(video[:1], step)
+
+    def _log_images(self, video: torch.Tensor, step: int) -> None:
+        from pyro_scalor.viz import figure_to_array, plot_sequence_grid
+
+        with torch.random.fork_rng(devices=[]):
+            res = self.scalor.track(video)
+        to_np = lambda x: x[0].permute(0, 2, 3, 1).clamp(0, 1).cpu().numpy()  # noqa: E731
+        fig = plot_sequence_grid(
+            {
+                "original": to_np(video),
+                "reconstruction": to_np(res.reconstruction),
+                "background": to_np(res.background),
+                "boxes": to_np(video),
+            },
+            boxes=res.boxes[0].cpu().numpy(),
+            ids=res.ids[0].cpu().numpy(),
+            valid=res.valid[0].cpu().numpy(),
+            discovered=res.discovered[0].cpu().numpy(),
+            title=f"step {step}",
+        )
+        self.writer.add_image("tracking", figure_to_array(fig), step, dataformats="HWC")
+
+    # ----------------------------------------------------------------------------------------
+    def _install_signal_handlers(self):
+        if threading.current_thread() is not threading.main_thread():
+            return None
+
+        def handler(signum, frame):
+            self._stop_signal = signum
+
+        old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        for s in old:
+            signal.signal(s, handler)
+        return old
+
+    @staticmethod
+    def _restore_signal_handlers(old) -> None:
+        if old:
+            for s, h in old.items():
+                signal.signal(s, h)
