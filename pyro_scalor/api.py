@@ -25,11 +25,14 @@ from pyro_scalor.model.nets import ScalorNets
 from pyro_scalor.validation import validate_video
 
 
+_IMAGE_KEYS = ("reconstruction", "background", "foreground_mask")
+
+
 @dataclass
 class TrackingResult:
     """Per-frame outputs of :meth:`Scalor.track` for B videos of T frames and K slots.
 
-    boxes (B, T, K, 4) pixel ``(x_min, y_min, x_max, y_max)``; ids (B, T, K) track ids;
+    boxes (B, T, K, 4) pixel ``(x_min, y_min, x_max, y_max)`` clipped to the frame; ids (B, T, K) track ids;
     presence (B, T, K) in [0, 1]; valid (B, T, K) presence > 0.5; discovered (B, T, K) newly
     discovered at that frame (else propagated); depth (B, T, K); reconstruction and background
     (B, T, C, H, W); masks (B, T, 1, H, W) the foreground mask; num_propagated, num_discovered,
@@ -59,6 +62,27 @@ class TrackingResult:
         return TrackingResult(
             **{k: torch.cat([getattr(p, k) for p in parts]) for k in parts[0].__dict__}
         )
+
+
+@dataclass
+class GenerationResult:
+    """Videos sampled by :meth:`Scalor.sample_prior` or :meth:`Scalor.generate`.
+
+    frames, background (B, T, C, H, W); masks (B, T, 1, H, W); boxes (B, T, K, 4) pixels;
+    ids, presence, valid, discovered, depth (B, T, K); ``observed`` is the number of leading
+    frames that were inferred from data (0 for prior samples); the rest were imagined.
+    """
+
+    frames: torch.Tensor
+    background: torch.Tensor
+    masks: torch.Tensor
+    boxes: torch.Tensor
+    ids: torch.Tensor
+    presence: torch.Tensor
+    valid: torch.Tensor
+    discovered: torch.Tensor
+    depth: torch.Tensor
+    observed: int
 
 
 class Scalor:
@@ -118,6 +142,80 @@ class Scalor:
         ]
         return TrackingResult.cat(parts)
 
+    @torch.no_grad()
+    def sample_prior(
+        self,
+        num_sequences: int,
+        num_frames: int,
+        *,
+        disc_pres_prior: float = 0.1,
+        temperature: float = 0.1,
+        seed: int | None = None,
+    ) -> GenerationResult:
+        """Sample whole videos from the model from t = 0 (objects and background from priors).
+
+        ``disc_pres_prior`` is the discovery presence prior (0.1 as in the paper's generation).
+        """
+        if seed is not None:
+            pyro.set_rng_seed(seed)
+        rec: dict = {}
+        self.model(
+            batch_size=num_sequences,
+            num_frames=num_frames,
+            record=rec,
+            temperature=temperature,
+            disc_pres_prior=disc_pres_prior,
+        )
+        return self._generation(rec, observed=0)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        video,
+        horizon: int,
+        *,
+        disc_pres_prior: float = 0.1,
+        temperature: float = 0.1,
+        seed: int | None = None,
+    ) -> GenerationResult:
+        """Conditional generation: infer the observed ``video`` (B, T, C, H, W) with the guide,
+        then continue ``horizon`` frames with the learned transition priors (discovery on)."""
+        if horizon < 1:
+            raise ValueError(f"horizon must be >= 1, got {horizon}")
+        cfg = self.config
+        video = validate_video(
+            video, channels=(cfg.channels,), height=cfg.image_size, width=cfg.image_size
+        ).to(self.device)
+        if seed is not None:
+            pyro.set_rng_seed(seed)
+        kw = dict(temperature=temperature, disc_pres_prior=disc_pres_prior)
+        trace = poutine.trace(self.guide).get_trace(video, deterministic=True, **kw)
+        rec: dict = {}
+        poutine.replay(self.model, trace=trace)(
+            video, num_frames=video.shape[1] + horizon, record=rec, **kw
+        )
+        return self._generation(rec, observed=video.shape[1])
+
+    def _generation(self, rec: dict, observed: int) -> GenerationResult:
+        size = self.config.image_size
+
+        def stack(key):
+            return torch.stack(rec[key], -4 if key in _IMAGE_KEYS else -2)
+
+        pres = stack("pres")
+        return GenerationResult(
+            frames=stack("reconstruction"),
+            background=stack("background"),
+            masks=stack("foreground_mask"),
+            boxes=boxes_to_pixels(torch.stack(rec["box"], -3), size, size).clamp(0, size),
+            ids=stack("ids"),
+            presence=pres,
+            valid=pres > 0.5,
+            discovered=stack("discovered"),
+            depth=torch.stack(rec["depth"], -3).squeeze(-1),
+            observed=observed,
+        )
+
     def _track_chunk(self, video: torch.Tensor, temperature: float) -> TrackingResult:
         kw = dict(temperature=temperature, disc_pres_prior=1e-3, deterministic=True)
         rec_g: dict = {}
@@ -131,7 +229,7 @@ class Scalor:
         size = self.config.image_size
         pres = stack(rec_g, "pres")
         return TrackingResult(
-            boxes=boxes_to_pixels(stack(rec_g, "box"), size, size),
+            boxes=boxes_to_pixels(stack(rec_g, "box"), size, size).clamp(0, size),
             ids=stack(rec_g, "ids"),
             presence=pres,
             valid=pres > 0.5,

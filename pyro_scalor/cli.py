@@ -16,6 +16,8 @@ import sys
 COMMAND_MODULES: tuple[str, ...] = (
     "pyro_scalor.data.cli",
     "pyro_scalor.train.cli",
+    "pyro_scalor.main_job",
+    "pyro_scalor.bench",
 )
 
 

@@ -38,8 +38,8 @@ class ModelConfig:
     hidden_dim: int = 128
     convlstm_layers: int = 1
     attention_size: int = 4
-    min_scale: float = 0.08
-    max_scale: float = 0.4
+    min_scale: float = 0.05
+    max_scale: float = 0.25
     max_shift_cells: float = 1.0
     max_motion: float = 0.2
     likelihood_std: float = 0.1

@@ -43,6 +43,7 @@ class ScalorGuide(ScalorProgram):
         video, b, n_frames = self._shape(video, batch_size, num_frames)
         if video is None:
             raise ValueError("the guide needs a video (B, T, C, H, W) to condition on")
+        n_frames = video.shape[1]  # the guide infers observed frames only
         cfg, nets = self.cfg, self.nets
         self._det = deterministic
         plates = self._plates(b, video.device)

@@ -76,7 +76,8 @@ class ScalorModel(ScalorProgram):
             rgb, alpha = object_layers(glimpses, slots.box, cfg.image_size, cfg.image_size)
             frame, _, fg_mask = composite(rgb, alpha, slots.pres, slots.depth, bg_image)
             with plates["batch"]:
-                obs = None if video is None else video[:, t].unsqueeze(-4)
+                observed = video is not None and t < video.shape[1]
+                obs = video[:, t].unsqueeze(-4) if observed else None
                 pyro.sample(
                     sites.obs(t),
                     dist.Normal(frame.unsqueeze(-4), cfg.likelihood_std).to_event(3),
@@ -84,7 +85,7 @@ class ScalorModel(ScalorProgram):
                 )
             frames.append(frame)
             if record is not None:
-                _record(record, t, frame, bg_image, fg_mask)
+                _record(record, frame, bg_image, fg_mask, slots)
         return torch.stack(frames, -4)
 
     # ----------------------------------------------------------------------------------------
@@ -199,7 +200,15 @@ def _decode_flat(module, x: torch.Tensor, keep: int) -> torch.Tensor:
     return out.view(lead + out.shape[1:])
 
 
-def _record(record: dict, t: int, frame, bg_image, fg_mask) -> None:
-    record.setdefault("reconstruction", []).append(frame.detach())
-    record.setdefault("background", []).append(bg_image.detach())
-    record.setdefault("foreground_mask", []).append(fg_mask.detach())
+def _record(record: dict, frame, bg_image, fg_mask, slots: Slots) -> None:
+    for name, value in (
+        ("reconstruction", frame),
+        ("background", bg_image),
+        ("foreground_mask", fg_mask),
+        ("pres", slots.pres),
+        ("box", slots.box),
+        ("ids", slots.ids),
+        ("discovered", slots.discovered),
+        ("depth", slots.depth),
+    ):
+        record.setdefault(name, []).append(value.detach())

@@ -45,16 +45,22 @@ def mlp(sizes: list[int]) -> nn.Sequential:
 
 
 class ImageEncoder(nn.Module):
-    """Frames (N, C, H, W) to a feature map (N, F, G, G) with stride-2 convolutions."""
+    """Frames (N, C, H, W) to a feature map (N, F, G, G) with stride-2 convolutions.
+
+    Every stride-2 layer halves the resolution; a 3x3 layer follows each of the last two, so
+    the receptive field spans several cells while full-resolution layers stay cheap.
+    """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         n_down = int(math.log2(cfg.image_size // cfg.grid_size))
         chans = [cfg.channels] + [min(cfg.feature_dim, 16 * 2**i) for i in range(n_down)]
+        chans[-1] = cfg.feature_dim
         layers: list[nn.Module] = []
-        for a, b in zip(chans[:-1], chans[1:]):
-            layers += [conv_block(a, b, 3), conv_block(b, b, 4, 2)]
-        layers.append(conv_block(chans[-1], cfg.feature_dim, 3))
+        for i, (a, b) in enumerate(zip(chans[:-1], chans[1:])):
+            layers.append(conv_block(a, b, 4, 2))
+            if i >= n_down - 2:
+                layers.append(conv_block(b, b, 3))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -120,22 +126,15 @@ class GlimpseEncoder(nn.Module):
 class GlimpseDecoder(nn.Module):
     """z_what (N, Dw) to an RGB glimpse and an alpha mask, (N, C + 1, g, g) in (0, 1)."""
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelConfig, width: int = 32) -> None:
         super().__init__()
         n_up = int(math.log2(cfg.glimpse_size // 4))
-        width = 64
         self.fc = nn.Sequential(nn.Linear(cfg.z_what_dim, width * 16), nn.CELU())
+        chans = [width] + [16] * n_up
         layers: list[nn.Module] = []
-        for i in range(n_up):
-            cout = max(16, width // 2 ** (i + 1))
-            cin = width if i == 0 else max(16, width // 2**i)
-            layers += [
-                nn.ConvTranspose2d(cin, cout, 4, 2, 1),
-                nn.GroupNorm(_groups(cout), cout),
-                nn.CELU(),
-            ]
-        last = max(16, width // 2**n_up) if n_up else width
-        layers.append(nn.Conv2d(last, cfg.channels + 1, 3, padding=1))
+        for a, b in zip(chans[:-1], chans[1:]):
+            layers += [nn.ConvTranspose2d(a, b, 4, 2, 1), nn.GroupNorm(_groups(b), b), nn.CELU()]
+        layers.append(nn.Conv2d(chans[-1], cfg.channels + 1, 3, padding=1))
         self.conv = nn.Sequential(*layers)
         self.width = width
 
@@ -160,18 +159,22 @@ class BackgroundEncoder(nn.Module):
 
 
 class BackgroundDecoder(nn.Module):
-    """z_bg (N, Dbg) to a background image (N, C, H, W) in (0, 1)."""
+    """z_bg (N, Dbg) to a background image (N, C, H, W) in (0, 1).
+
+    Upsampling from 4x4 with channels that shrink as the resolution grows (32 up to 16x16,
+    then 16, then 8), so the full-resolution layers stay cheap.
+    """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         n_up = int(math.log2(cfg.image_size // 4))
         self.fc = nn.Sequential(nn.Linear(cfg.z_bg_dim, 32 * 16), nn.CELU())
+        # channels by output resolution r = 8, 16, 32, 64, ...: 32, 32, 16, 8, ...
+        chans = [32] + [max(8, min(32, 512 // (4 * 2 ** (i + 1)))) for i in range(n_up)]
         layers: list[nn.Module] = []
-        for i in range(n_up):
-            cout = 32 if i < n_up - 1 else 16
-            cin = 32
-            layers += [nn.Upsample(scale_factor=2), nn.Conv2d(cin, cout, 3, padding=1), nn.CELU()]
-        layers.append(nn.Conv2d(16 if n_up else 32, cfg.channels, 3, padding=1))
+        for a, b in zip(chans[:-1], chans[1:]):
+            layers += [nn.Upsample(scale_factor=2), nn.Conv2d(a, b, 3, padding=1), nn.CELU()]
+        layers.append(nn.Conv2d(chans[-1], cfg.channels, 3, padding=1))
         self.conv = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

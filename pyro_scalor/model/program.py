@@ -39,6 +39,11 @@ class ScalorProgram:
 
     # ----------------------------------------------------------------------------------------
     def _shape(self, video, batch_size, num_frames) -> tuple[torch.Tensor | None, int, int]:
+        """Validate ``video``; return it with the batch size and the number of frames to run.
+
+        ``num_frames`` may exceed the video's length (the model then generates the extra
+        frames); without a video, ``batch_size`` and ``num_frames`` are required.
+        """
         c = self.cfg
         if video is None:
             if batch_size is None or num_frames is None:
@@ -47,7 +52,10 @@ class ScalorProgram:
         video = validate_video(
             video, channels=(c.channels,), height=c.image_size, width=c.image_size
         )
-        return video, video.shape[0], video.shape[1]
+        n = video.shape[1] if num_frames is None else int(num_frames)
+        if n < video.shape[1]:
+            raise ValueError(f"num_frames={n} is shorter than the video ({video.shape[1]} frames)")
+        return video, video.shape[0], n
 
     @staticmethod
     def _discovery_mask(mask: torch.Tensor | None, b: int, t: int) -> torch.Tensor | None:
