@@ -24,7 +24,6 @@ from pyro_scalor.model.model import ScalorModel
 from pyro_scalor.model.nets import ScalorNets
 from pyro_scalor.validation import validate_video
 
-
 _IMAGE_KEYS = ("reconstruction", "background", "foreground_mask")
 
 
@@ -32,11 +31,11 @@ _IMAGE_KEYS = ("reconstruction", "background", "foreground_mask")
 class TrackingResult:
     """Per-frame outputs of :meth:`Scalor.track` for B videos of T frames and K slots.
 
-    boxes (B, T, K, 4) pixel ``(x_min, y_min, x_max, y_max)`` clipped to the frame; ids (B, T, K) track ids;
-    presence (B, T, K) in [0, 1]; valid (B, T, K) presence > 0.5; discovered (B, T, K) newly
-    discovered at that frame (else propagated); depth (B, T, K); reconstruction and background
-    (B, T, C, H, W); masks (B, T, 1, H, W) the foreground mask; num_propagated, num_discovered,
-    num_rejected (B, T) per-frame counts.
+    boxes (B, T, K, 4) pixel ``(x_min, y_min, x_max, y_max)`` clipped to the frame;
+    ids (B, T, K) track ids; presence (B, T, K) in [0, 1]; valid (B, T, K) presence > 0.5;
+    discovered (B, T, K) newly discovered at that frame (else propagated); depth (B, T, K);
+    reconstruction and background (B, T, C, H, W); masks (B, T, 1, H, W) the foreground mask;
+    num_propagated, num_discovered, num_rejected (B, T) per-frame counts.
     """
 
     boxes: torch.Tensor
