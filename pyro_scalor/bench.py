@@ -315,12 +315,17 @@ class TrainStep:
 
 
 def time_steps(
-    step: Callable[[int], object], warmup: int, steps: int, device: torch.device
+    step: Callable[[int], object],
+    warmup: int,
+    steps: int,
+    device: torch.device,
+    start: int = 0,
 ) -> tuple[list[float], list[float]]:
     """Run ``step(i)`` for ``warmup`` then ``steps`` iterations, timing each one.
 
-    Takes the step function (given the iteration index), the counts and the device (CUDA is
-    synchronised before and after each step). Returns ``(warmup_times, times)`` in seconds.
+    Takes the step function (given the iteration index, counted from ``start``), the counts and
+    the device (CUDA is synchronised before and after each step). Returns
+    ``(warmup_times, times)`` in seconds.
     """
 
     def sync() -> None:
@@ -330,11 +335,11 @@ def time_steps(
     out: list[list[float]] = [[], []]
     for i in range(warmup + steps):
         sync()
-        start = time.perf_counter()
-        step(i)
+        t0 = time.perf_counter()
+        step(start + i)
         sync()
-        out[i >= warmup].append(time.perf_counter() - start)
-        log.debug("step %d: %.3f s", i, out[i >= warmup][-1])
+        out[i >= warmup].append(time.perf_counter() - t0)
+        log.debug("step %d: %.3f s", start + i, out[i >= warmup][-1])
     return out[0], out[1]
 
 
@@ -349,9 +354,78 @@ def _batch_fn(videos: torch.Tensor, batch_size: int) -> Callable[[int], torch.Te
     return batch
 
 
-def bench_case(
+@dataclass
+class _Case:
+    """One input being benchmarked: its fresh model, batches, warm-up times and memory."""
+
+    inp: BenchInput
+    run: Callable[[int], float]
+    frames: int
+    warmup_times: list[float]
+    memory: tuple[float, float, str]
+
+
+def _prepare(
     config: ModelConfig,
     inp: BenchInput,
+    device: torch.device,
+    *,
+    batch_size: int,
+    warmup: int,
+    seed: int,
+) -> _Case:
+    """Build a fresh model for ``inp`` and run its ``warmup`` steps, measuring peak memory."""
+    videos = inp.videos.to(device)
+    batch = _batch_fn(videos, batch_size)
+    train_step = TrainStep(config, device, seed=seed)
+
+    def run(i: int) -> float:
+        return train_step(batch(i))
+
+    memory = PeakMemory(device)
+    memory.start()
+    warm, _ = time_steps(run, warmup, 0, device)
+    return _Case(inp, run, int(videos.shape[1]), warm, memory.stop())
+
+
+def _result_row(
+    case: _Case,
+    times: list[float],
+    config: ModelConfig,
+    device: torch.device,
+    *,
+    batch_size: int,
+    config_name: str,
+) -> dict:
+    """The report's row for ``case`` timed at ``times`` (seconds); see :func:`bench_inputs`."""
+    delta, peak, method = case.memory
+    return {
+        "device": device.type,
+        "device_name": _device_name(device),
+        "config": config_name,
+        "input": case.inp.name,
+        "source": case.inp.source,
+        "objects_per_frame": round(case.inp.objects_per_frame, 3),
+        "max_objects": config.max_objects,
+        "batch_size": batch_size,
+        "frames": case.frames,
+        "threads": torch.get_num_threads() if device.type == "cpu" else None,
+        "step_time_median_s": statistics.median(times),
+        "step_time_mean_s": statistics.fmean(times),
+        "step_time_min_s": min(times),
+        "step_time_max_s": max(times),
+        "step_time_all_s": times,
+        "warmup_time_all_s": case.warmup_times,
+        "peak_memory_mb": round(delta, 1),
+        "peak_memory_total_mb": round(peak, 1),
+        "memory_method": method + ", over the warm-up steps",
+        "load_average_after": _load_average(),
+    }
+
+
+def bench_inputs(
+    config: ModelConfig,
+    inputs: list[BenchInput],
     device: torch.device,
     *,
     batch_size: int,
@@ -359,43 +433,71 @@ def bench_case(
     steps: int,
     seed: int = 0,
     config_name: str = "",
-) -> dict:
-    """Time ``steps`` training steps (after ``warmup``) of a fresh model on ``inp``'s videos.
+    interleave: bool = True,
+) -> list[dict]:
+    """Time ``steps`` training steps of a fresh model (same seed) on each input's videos.
 
-    Returns one result row: device, config (``config_name``), input, objects_per_frame,
-    max_objects, batch_size, frames, the step-time statistics (median, mean, min, max, all raw
-    times, warm-up times) in seconds and the peak memory in MiB (see :class:`PeakMemory`).
+    Each input first gets ``warmup`` untimed steps (>= 1), over which its peak memory is
+    measured (see :class:`PeakMemory`). With ``interleave`` the timed steps go round-robin over
+    the inputs (step k of every input, then step k + 1, ...), so a burst of load from other jobs
+    hits all inputs alike and their ratios stay fair; otherwise each input runs all its steps in
+    turn. Returns one row per input: device, device_name, config (``config_name``), input,
+    source, objects_per_frame, max_objects, batch_size, frames, threads, the step-time median,
+    mean, min, max, all raw times and warm-up times in seconds, peak_memory_mb (growth over the
+    model-built baseline), peak_memory_total_mb, memory_method and load_average_after.
     """
-    videos = inp.videos.to(device)
-    batch = _batch_fn(videos, batch_size)
-    train_step = TrainStep(config, device, seed=seed)
-    memory = PeakMemory(device)
-    memory.start()
-    warm, times = time_steps(lambda i: train_step(batch(i)), warmup, steps, device)
-    delta, peak, method = memory.stop()
-    row = {
-        "device": device.type,
-        "device_name": _device_name(device),
-        "config": config_name,
-        "input": inp.name,
-        "source": inp.source,
-        "objects_per_frame": round(inp.objects_per_frame, 3),
-        "max_objects": config.max_objects,
-        "batch_size": batch_size,
-        "frames": int(videos.shape[1]),
-        "threads": torch.get_num_threads() if device.type == "cpu" else None,
-        "step_time_median_s": statistics.median(times),
-        "step_time_mean_s": statistics.fmean(times),
-        "step_time_min_s": min(times),
-        "step_time_max_s": max(times),
-        "step_time_all_s": times,
-        "warmup_time_all_s": warm,
-        "peak_memory_mb": round(delta, 1),
-        "peak_memory_total_mb": round(peak, 1),
-        "memory_method": method,
-        "load_average_after": _load_average(),
-    }
-    return row
+    if warmup < 1:
+        raise ValueError(f"need at least 1 warm-up step (memory is measured on them), got {warmup}")
+
+    def announce(inp: BenchInput) -> None:
+        log.info(
+            "bench %s on %s (%.1f objects/frame, %d slots): %d warm-up + %d timed steps",
+            inp.name,
+            device.type,
+            inp.objects_per_frame,
+            config.max_objects,
+            warmup,
+            steps,
+        )
+
+    kw = dict(batch_size=batch_size, warmup=warmup, seed=seed)
+    cases: list[_Case] = []
+    times: list[list[float]] = []
+    if interleave:
+        for inp in inputs:
+            announce(inp)
+            cases.append(_prepare(config, inp, device, **kw))
+        times = [[] for _ in cases]
+        for k in range(steps):
+            for case, out in zip(cases, times):
+                out.extend(time_steps(case.run, 0, 1, device, start=warmup + k)[1])
+            log.info(
+                "round %d/%d: %s",
+                k + 1,
+                steps,
+                ", ".join(f"{c.inp.name} {t[-1]:.3f} s" for c, t in zip(cases, times)),
+            )
+    else:
+        for inp in inputs:
+            announce(inp)
+            case = _prepare(config, inp, device, **kw)
+            times.append(time_steps(case.run, 0, steps, device, start=warmup)[1])
+            cases.append(case)
+    rows = [
+        _result_row(c, t, config, device, batch_size=batch_size, config_name=config_name)
+        for c, t in zip(cases, times)
+    ]
+    for row in rows:
+        log.info(
+            "%s on %s: median %.3f s (min %.3f, max %.3f), peak memory +%.0f MiB",
+            row["input"],
+            row["device"],
+            row["step_time_median_s"],
+            row["step_time_min_s"],
+            row["step_time_max_s"],
+            row["peak_memory_mb"],
+        )
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -414,9 +516,10 @@ def profile_step(
 ) -> str:
     """Profile one training step (after ``warmup`` steps) of a fresh model on ``inp``.
 
-    Returns a text report: the ``top`` torch ops by self CPU time and by total CPU time
-    (``torch.profiler``) and the ``top`` Python functions by cumulative and by internal time
-    (``cProfile``, a second step). Profiler overhead makes these steps slower than timed ones.
+    Returns a text report: the ``top`` torch ops by self CPU time, by total CPU time and by self
+    CPU time per input shape (``torch.profiler``) and the ``top`` Python functions by cumulative
+    and by internal time (``cProfile``, a second step). Profiler overhead makes these steps
+    slower than timed ones.
     """
     from torch.profiler import ProfilerActivity, profile
 
@@ -427,7 +530,7 @@ def profile_step(
     activities = [ProfilerActivity.CPU]
     if device.type == "cuda":
         activities.append(ProfilerActivity.CUDA)
-    with profile(activities=activities) as prof:
+    with profile(activities=activities, record_shapes=True) as prof:
         start = time.perf_counter()
         train_step(batch(warmup))
         if device.type == "cuda":
@@ -445,6 +548,12 @@ def profile_step(
     for key in ("self_cpu_time_total", "cpu_time_total"):
         parts.append(f"## torch ops by {key}\n")
         parts.append(events.table(sort_by=key, row_limit=top, max_name_column_width=50))
+    parts.append("## torch ops by self_cpu_time_total, grouped by input shapes\n")
+    parts.append(
+        prof.key_averages(group_by_input_shape=True).table(
+            sort_by="self_cpu_time_total", row_limit=top, max_name_column_width=30
+        )
+    )
     if device.type == "cuda":
         parts.append("## torch ops by self_cuda_time_total\n")
         parts.append(
@@ -589,19 +698,21 @@ def run_benchmark(
     cache_dir: str | Path | None = None,
     seed: int = 0,
     profile_path: str | Path | None = None,
+    interleave: bool = True,
 ) -> dict:
     """Run the whole benchmark and return the report (see the module docstring).
 
     Takes the model preset (with an optional ``max_objects`` override), the devices (default
     CPU), CPU ``threads`` (None leaves torch's setting), batch size, frames per video, warm-up
     and timed steps per case, the data presets and fixed object counts, the pool size per input,
-    the dataset cache directory, the seed and, optionally, a path to write a one-step profile of
-    the first input on the first device. Returns a dict with ``machine``, ``config``,
-    ``results`` (one row per device and input, from :func:`bench_case`), ``ratios``,
+    the dataset cache directory, the seed, optionally a path to write a one-step profile of
+    the first input on the first device, and whether to ``interleave`` the inputs' timed steps
+    (see :func:`bench_inputs`). Returns a dict with ``machine``, ``config``,
+    ``results`` (one row per device and input, from :func:`bench_inputs`), ``ratios``,
     ``targets`` and ``checks``.
     """
-    if warmup < 0 or steps < 1 or batch_size < 1 or frames < 1 or num_sequences < 1:
-        raise ValueError("need warmup >= 0 and steps, batch_size, frames, num_sequences >= 1")
+    if min(warmup, steps, batch_size, frames, num_sequences) < 1:
+        raise ValueError("need warmup, steps, batch_size, frames and num_sequences >= 1")
     devices = devices or [torch.device("cpu")]
     overrides = {} if max_objects is None else {"max_objects": max_objects}
     config = get_model_config(model_preset, **overrides)
@@ -623,6 +734,7 @@ def run_benchmark(
                 "timed_steps": steps,
                 "num_sequences": num_sequences,
                 "seed": seed,
+                "order": "interleaved" if interleave else "sequential",
                 "train_step": "TraceMeanField_ELBO loss_and_grads + clip_grad_norm_(1.0) + "
                 "RMSprop step; temperature 1.0, disc_pres_prior 0.1, discovery dropout 0.5",
             },
@@ -648,37 +760,19 @@ def run_benchmark(
             config.max_objects,
             config.max_objects,
         )
+    name = model_preset if max_objects is None else f"{model_preset}+max_objects={max_objects}"
     for device in devices:
-        for inp in inputs:
-            log.info(
-                "bench %s on %s (%.1f objects/frame, %d slots): %d warm-up + %d timed steps",
-                inp.name,
-                device.type,
-                inp.objects_per_frame,
-                config.max_objects,
-                warmup,
-                steps,
-            )
-            row = bench_case(
-                config,
-                inp,
-                device,
-                batch_size=batch_size,
-                warmup=warmup,
-                steps=steps,
-                seed=seed,
-                config_name=model_preset
-                if max_objects is None
-                else f"{model_preset}+max_objects={max_objects}",
-            )
-            log.info(
-                "  median %.3f s (min %.3f, max %.3f), peak memory +%.0f MiB",
-                row["step_time_median_s"],
-                row["step_time_min_s"],
-                row["step_time_max_s"],
-                row["peak_memory_mb"],
-            )
-            report["results"].append(row)
+        report["results"] += bench_inputs(
+            config,
+            inputs,
+            device,
+            batch_size=batch_size,
+            warmup=warmup,
+            steps=steps,
+            seed=seed,
+            config_name=name,
+            interleave=interleave,
+        )
     if profile_path is not None and inputs:
         log.info("profiling one step of %s on %s", inputs[0].name, devices[0].type)
         text = profile_step(config, inputs[0], devices[0], batch_size=batch_size, seed=seed)
@@ -708,7 +802,7 @@ def format_table(report: dict) -> str:
     lines.append(
         f"config {s['model_preset']} (max_objects {s['max_objects']}), batch {s['batch_size']}, "
         f"T {s['frames']}, {s['threads']} CPU threads, {s['warmup_steps']} warm-up + "
-        f"{s['timed_steps']} timed steps"
+        f"{s['timed_steps']} timed steps ({s['order']})"
     )
     for device, ratios in report["ratios"].items():
         text = ", ".join(f"{k} {v:.2f}" for k, v in ratios.items() if v is not None)
@@ -736,13 +830,6 @@ def format_table(report: dict) -> str:
 # command line
 
 
-def _nonneg_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -764,7 +851,7 @@ def register(sub) -> None:
     p.add_argument("--threads", type=_positive_int, default=2, help="CPU threads (default 2)")
     p.add_argument("--batch-size", type=_positive_int, default=4)
     p.add_argument("--frames", type=_positive_int, default=8, help="frames per video (T)")
-    p.add_argument("--warmup", type=_nonneg_int, default=None, help="untimed steps (default 3)")
+    p.add_argument("--warmup", type=_positive_int, default=None, help="untimed steps (default 3)")
     p.add_argument("--steps", type=_positive_int, default=None, help="timed steps (default 10)")
     p.add_argument("--quick", action="store_true", help="1 warm-up and 2 timed steps (tests)")
     p.add_argument(
@@ -782,6 +869,11 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, help="write the report here")
     p.add_argument("--profile", type=Path, help="write a one-step profile (text) here")
+    p.add_argument(
+        "--sequential",
+        action="store_true",
+        help="time each input's steps in turn (default: round-robin over the inputs)",
+    )
     p.set_defaults(func=run_bench)
 
 
@@ -806,6 +898,7 @@ def run_bench(args) -> int:
         cache_dir=args.cache_dir,
         seed=args.seed,
         profile_path=args.profile,
+        interleave=not args.sequential,
     )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

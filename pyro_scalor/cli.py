@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pyro_scalor.train.cli",
     "pyro_scalor.main_job",
     "pyro_scalor.bench",
+    "pyro_scalor.generation",
 )
 
 

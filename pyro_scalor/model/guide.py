@@ -44,6 +44,7 @@ class ScalorGuide(ScalorProgram):
         if video is None:
             raise ValueError("the guide needs a video (B, T, C, H, W) to condition on")
         n_frames = video.shape[1]  # the guide infers observed frames only
+        self._check_discovery_mask(discovery_mask, b, n_frames)
         cfg, nets = self.cfg, self.nets
         self._det = deterministic
         plates = self._plates(b, video.device)

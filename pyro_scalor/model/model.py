@@ -41,6 +41,7 @@ class ScalorModel(ScalorProgram):
         """Run the generative process; returns the rendered frames (..., B, T, C, H, W)."""
         self._register()
         video, b, n_frames = self._shape(video, batch_size, num_frames)
+        self._check_discovery_mask(discovery_mask, b, n_frames)
         cfg, nets = self.cfg, self.nets
         device = next(nets.parameters()).device
         plates = self._plates(b, device)

@@ -58,18 +58,31 @@ class ScalorProgram:
         return video, video.shape[0], n
 
     @staticmethod
+    def _check_discovery_mask(mask: torch.Tensor | None, b: int, n_frames: int) -> None:
+        """Raise ValueError unless ``mask`` is None or has shape (B, T)."""
+        if mask is not None and tuple(mask.shape) != (b, n_frames):
+            raise ValueError(
+                f"discovery_mask must have shape (B={b}, T={n_frames}), got {tuple(mask.shape)}"
+            )
+
+    @staticmethod
     def _discovery_mask(mask: torch.Tensor | None, b: int, t: int) -> torch.Tensor | None:
         """(B, 1) bool mask of sequences whose discovery runs at frame t, or None for all."""
         if mask is None:
             return None
-        if mask.shape[0] != b:
-            raise ValueError(f"discovery_mask must have shape (B={b}, T), got {tuple(mask.shape)}")
         return mask[:, t].bool().unsqueeze(-1)
 
     def _weight(self, pres: torch.Tensor):
-        """Context that scales the Gaussian sites of objects by their (soft) presence."""
+        """Context that weights the Gaussian sites of objects by their presence.
+
+        Relaxed presence scales them by the soft presence (the paper's weighted KLs); hard
+        presence masks absent objects out, which exactly marginalises their latents (they do
+        not affect any frame).
+        """
         if not self.cfg.weight_kl_by_presence:
             return contextlib.nullcontext()
+        if self.cfg.presence == "hard":
+            return poutine.mask(mask=pres > 0.5)
         return poutine.scale(scale=pres.clamp(min=1e-6))
 
     @staticmethod

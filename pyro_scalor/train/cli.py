@@ -76,6 +76,10 @@ def register(sub) -> None:
     e.add_argument("--device", default="auto")
     e.add_argument("--cache-dir", type=Path)
     e.add_argument("--no-progress", action="store_true")
+    e.add_argument("--nll", action="store_true", help="also estimate -log p(x) (IWAE bound)")
+    e.add_argument("--particles", type=_positive_int, default=1000, help="NLL particles K")
+    e.add_argument("--nll-sequences", type=_positive_int, default=50, help="first N sequences")
+    e.add_argument("--nll-chunk", type=_positive_int, default=50, help="particles per pass")
     e.set_defaults(func=run_evaluate)
 
 
@@ -104,7 +108,7 @@ def run_train(args) -> int:
     cfg = preset.train.replace(**overrides)
     device = resolve_device(args.device)
     run_dir = args.run_dir or Path("runs") / args.preset
-    scalor = Scalor(preset.model, device=device, seed=cfg.seed)
+    scalor = Scalor(cfg.model_config(preset.model), device=device, seed=cfg.seed)
     trainer = Trainer(
         scalor,
         cfg,
@@ -143,7 +147,23 @@ def run_evaluate(args) -> int:
         progress=not args.no_progress,
     )
     metrics["checkpoint_step"] = scalor.step
-    print(format_table(metrics))
+    table = format_table(metrics)
+    if args.nll:
+        from pyro_scalor.nll import NLL_KEYS, estimate_nll_on_split, format_nll
+
+        nll = estimate_nll_on_split(
+            scalor,
+            preset,
+            args.split,
+            num_sequences=args.num_sequences,
+            nll_sequences=args.nll_sequences,
+            particles=args.particles,
+            chunk=args.nll_chunk,
+            cache_dir=args.cache_dir,
+        )
+        metrics.update({k: nll[k] for k in NLL_KEYS})
+        table += "\n" + format_nll(nll)
+    print(table)
     if args.json:
         save_json(metrics, args.json)
     if args.pictures:

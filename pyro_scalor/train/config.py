@@ -52,9 +52,19 @@ class TrainConfig:
         need(self.seq_len is None or self.seq_len >= 1, "seq_len must be >= 1")
         need(self.checkpoint_every >= 1 and self.log_every >= 1, "intervals must be >= 1")
         need(
+            self.objective != "vimco" or self.particles >= 2,
+            "the vimco objective needs particles >= 2 (leave-one-out baselines)",
+        )
+        need(
             self.objective in OBJECTIVES,
             f"unknown objective {self.objective!r}; valid choices: {', '.join(OBJECTIVES)}",
         )
+
+    def model_config(self, model: ModelConfig) -> ModelConfig:
+        """``model`` with the presence relaxation this config's objective needs."""
+        from pyro_scalor.train.objectives import presence_mode_for
+
+        return model.replace(presence=presence_mode_for(self.objective))
 
     def replace(self, **changes) -> TrainConfig:
         """Return a copy with ``changes`` applied (validated again)."""

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pyro
 import torch
+from pyro.infer.util import is_validation_enabled
 from tqdm.auto import tqdm
 
 from pyro_scalor.train.checkpoint import (
@@ -28,7 +29,7 @@ from pyro_scalor.train.checkpoint import (
 )
 from pyro_scalor.train.config import TrainConfig
 from pyro_scalor.train.diagnostics import loss_terms
-from pyro_scalor.train.objectives import make_objective
+from pyro_scalor.train.objectives import make_objective, presence_mode_for
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
@@ -72,6 +73,13 @@ class Trainer:
                 self.cfg.data_preset, "train", num_sequences=self.cfg.num_train, cache_dir=cache_dir
             )
         self.dataset = dataset
+        needed = presence_mode_for(self.cfg.objective)
+        if scalor.config.presence != needed:
+            raise ValueError(
+                f"objective {self.cfg.objective!r} needs presence={needed!r} but the model has "
+                f"presence={scalor.config.presence!r}; build it with "
+                "train_config.model_config(model_config)"
+            )
         self.objective = make_objective(self.cfg.objective, self.cfg.particles)
         self.optimizer = torch.optim.RMSprop(scalor.nets.parameters(), lr=self.cfg.lr)
         if resume:
@@ -150,6 +158,7 @@ class Trainer:
         if self.cfg.threads:
             torch.set_num_threads(self.cfg.threads)
         old_handlers = self._install_signal_handlers()
+        was_validating = is_validation_enabled()
         pyro.enable_validation(False)
         nets = self.scalor.nets
         nets.train()
@@ -171,10 +180,14 @@ class Trainer:
                 )
                 grad_norm = torch.nn.utils.clip_grad_norm_(nets.parameters(), self.cfg.clip_norm)
                 if not (torch.isfinite(torch.as_tensor(loss)) and torch.isfinite(grad_norm)):
+                    last = (
+                        f"the last good checkpoint is {self.checkpoint_path}"
+                        if self.checkpoint_path.exists()
+                        else "no checkpoint had been written yet"
+                    )
                     raise NonFiniteLossError(
                         f"non-finite loss ({loss}) or gradient norm ({float(grad_norm)}) at step "
-                        f"{self.step}; the last good checkpoint is {self.checkpoint_path} "
-                        "(try a lower --lr or --clip-norm)"
+                        f"{self.step}; {last} (try a lower --lr or --clip-norm)"
                     )
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
@@ -195,6 +208,7 @@ class Trainer:
                     break
         finally:
             bar.close()
+            pyro.enable_validation(was_validating)
             self._restore_signal_handlers(old_handlers)
             if self.writer is not None:
                 self.writer.flush()

@@ -1,0 +1,275 @@
+"""``pyro-scalor generate`` (prior and conditional) and the generation numbers and pictures."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+
+import numpy as np
+import pyro
+import pytest
+import torch
+from PIL import Image
+
+from pyro_scalor.api import GenerationResult, Scalor
+from pyro_scalor.cli import main
+from pyro_scalor.data import load_dataset
+from pyro_scalor.generation import (
+    HorizonScore,
+    default_split,
+    format_horizon_table,
+    horizon_errors,
+    resolve_horizon,
+    segmentation_frames,
+    trajectory_frames,
+    write_generation_pictures,
+)
+from pyro_scalor.viz import color_for_id
+
+PNG, GIF = b"\x89PNG\r\n\x1a\n", (b"GIF89a", b"GIF87a")
+
+
+@pytest.fixture(autouse=True)
+def _isolated():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    pyro.clear_param_store()
+    yield
+    pyro.clear_param_store()
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, cache):
+    """A smoke-trained run directory (3 steps of the tiny model)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    run_dir = tmp_path_factory.mktemp("run")
+    args = ["train", "--preset", "smoke", "--run-dir", str(run_dir), "--cache-dir", str(cache)]
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            code = main([*args, "--no-progress", "--device", "cpu"])
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def test_split(cache):
+    return load_dataset("smoke", "test", cache_dir=cache)
+
+
+def generate(checkpoint, *extra) -> list[str]:
+    return ["generate", str(checkpoint), "--device", "cpu", *extra]
+
+
+# ------------------------------------------------------------------------------------------
+# command line
+# ------------------------------------------------------------------------------------------
+def test_generate_prior_writes_pictures_and_json(checkpoint, tmp_path, capsys):
+    out, js = tmp_path / "out", tmp_path / "prior.json"
+    args = ["--prior", "--frames", "3", "--num-sequences", "2", "--pictures", "1"]
+    assert main(generate(checkpoint, *args, "--out", str(out), "--json", str(js))) == 0
+    assert "prior samples: 2 x 3 frames" in capsys.readouterr().out
+    data = json.loads(js.read_text())
+    assert data["mode"] == "prior" and data["frames"] == 3 and data["num_sequences"] == 2
+    assert len(data["objects_per_frame"]) == 3 and data["checkpoint_step"] == 3
+    assert (out / "prior_0.png").read_bytes()[:8] == PNG
+    assert (out / "prior_0_trajectories.png").read_bytes()[:8] == PNG
+    assert (out / "prior_0.gif").read_bytes()[:6] in GIF
+    assert not (out / "prior_1.png").exists()  # --pictures 1
+
+
+def test_generate_conditional_scores_only_frames_with_ground_truth(
+    checkpoint, cache, tmp_path, capsys, caplog
+):
+    out, js = tmp_path / "out", tmp_path / "cond.json"
+    args = ["--observe", "2", "--horizon", "3", "--preset", "smoke", "--num-sequences", "3"]
+    extra = ["--pictures", "1", "--cache-dir", str(cache), "--out", str(out), "--json", str(js)]
+    with caplog.at_level(logging.WARNING, logger="pyro_scalor.generation"):
+        assert main(generate(checkpoint, *args, *extra)) == 0
+    assert "only the first 2 imagined frames are compared" in caplog.text
+    printed = capsys.readouterr().out
+    assert "observe 2, imagine 3" in printed and "centre px" in printed
+    data = json.loads(js.read_text())
+    # smoke sequences have 4 frames: 2 observed, 3 imagined, 2 of them comparable
+    assert data["mode"] == "conditional" and data["preset"] == "smoke"
+    assert (data["observe"], data["horizon"], data["compared_steps"]) == (2, 3, 2)
+    assert data["step"] == [1, 2] and data["frame"] == [2, 3]
+    assert data["num_sequences"] == 3 and data["split"] == "test"
+    for key in ("center_error_px", "center_count", "tracks_lost", "pixel_mse"):
+        assert len(data[key]) == 2, key
+    assert all(v >= 0 for v in data["pixel_mse"] + data["copy_last_pixel_mse"])
+    assert data["matched_objects"] <= data["gt_objects_last_observed"]
+    assert (out / "conditional_0.png").read_bytes()[:8] == PNG
+    gif = Image.open(out / "conditional_0.gif")
+    assert gif.n_frames == 5  # the whole generated sequence
+    assert gif.size[0] == 4 * gif.size[1]  # real | generated | segmentation | trajectories
+
+
+def test_generate_defaults_to_training_data_and_its_length(checkpoint, cache, tmp_path):
+    js = tmp_path / "d.json"
+    extra = ["--num-sequences", "1", "--pictures", "0", "--cache-dir", str(cache)]
+    assert main(generate(checkpoint, *extra, "--out", str(tmp_path), "--json", str(js))) == 0
+    data = json.loads(js.read_text())
+    assert data["preset"] == "smoke" and (data["observe"], data["horizon"]) == (2, 2)
+    assert not list(tmp_path.glob("*.png"))
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--observe", "0"], "--observe must be >= 1"),
+        (["--horizon", "0"], "--horizon must be >= 1"),
+        (["--prior", "--observe", "2"], "--observe only apply to conditional"),
+        (["--frames", "3"], "--frames is for --prior"),
+        (["--pictures", "-1"], "--pictures must be >= 0"),
+        (["--observe", "4", "--preset", "smoke"], "leaves no frame"),
+    ],
+)
+def test_generate_rejects_bad_arguments(checkpoint, cache, tmp_path, capsys, extra, message):
+    args = generate(checkpoint, *extra, "--cache-dir", str(cache), "--out", str(tmp_path))
+    assert main([*args, "--num-sequences", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "pyro-scalor generate: error:" in err and message in err
+
+
+# ------------------------------------------------------------------------------------------
+# numbers
+# ------------------------------------------------------------------------------------------
+def test_default_split_and_resolve_horizon():
+    assert default_split(16) == (5, 5)
+    assert default_split(10) == (5, 5)
+    assert default_split(8) == (4, 4)
+    assert default_split(4) == (2, 2)
+    assert resolve_horizon(None, None, 8) == (4, 4)
+    assert resolve_horizon(3, None, 8) == (3, 5)
+    assert resolve_horizon(None, 2, 8) == (6, 2)
+    assert resolve_horizon(5, 5, 16) == (5, 5)
+    with pytest.raises(ValueError, match="observe must be >= 1"):
+        resolve_horizon(0, 2, 8)
+    with pytest.raises(ValueError, match="horizon must be >= 1"):
+        resolve_horizon(2, 0, 8)
+    with pytest.raises(ValueError, match="dsprites-ld-long"):
+        resolve_horizon(8, 2, 8)
+
+
+def _truth_as_generation(items, observe, horizon, shift=0.0) -> GenerationResult:
+    """A GenerationResult that reproduces the ground truth (boxes shifted by ``shift`` px in
+    x in the imagined frames)."""
+    video = torch.stack([it["video"] for it in items])[:, : observe + horizon]
+    boxes = torch.stack([it["boxes"] for it in items])[:, : observe + horizon].clone()
+    boxes[:, observe:, :, 0::2] += shift
+    visible = torch.stack([it["visible"] for it in items])[:, : observe + horizon]
+    ids = torch.stack([it["ids"] for it in items])[:, None].expand(visible.shape)
+    b, t, k = visible.shape
+    return GenerationResult(
+        frames=video,
+        background=torch.zeros_like(video),
+        masks=torch.zeros(b, t, 1, *video.shape[-2:]),
+        boxes=boxes,
+        ids=ids,
+        presence=visible.float(),
+        valid=visible,
+        discovered=torch.zeros(b, t, k, dtype=torch.bool),
+        depth=torch.zeros(b, t, k),
+        observed=observe,
+    )
+
+
+@pytest.mark.parametrize("shift", [0.0, 3.0])
+def test_horizon_errors_of_a_perfect_generation(test_split, monkeypatch, shift):
+    scalor = Scalor("tiny", seed=0)
+    calls = []
+
+    def fake_generate(video, horizon, **kwargs):
+        lo = sum(len(c) for c in calls)
+        items = [test_split[i] for i in range(lo, lo + video.shape[0])]
+        calls.append(items)
+        assert torch.equal(video, torch.stack([it["video"] for it in items])[:, :2])
+        return _truth_as_generation(items, video.shape[1], horizon, shift)
+
+    monkeypatch.setattr(scalor, "generate", fake_generate)
+    errors = horizon_errors(scalor, test_split, 2, 2, num_sequences=5, seed=0, batch_size=2)
+    assert [len(c) for c in calls] == [2, 2, 1]
+    visible_last = sum(int(test_split[i]["visible"][1].sum()) for i in range(5))
+    assert errors["matched_objects"] == errors["gt_objects_last_observed"] == visible_last
+    vis = [test_split[i]["visible"] for i in range(5)]
+    expected = [sum(int((v[1] & v[t]).sum()) for v in vis) for t in (2, 3)]
+    assert errors["center_count"] == expected and min(expected) > 0
+    assert errors["tracks_lost"] == [0, 0]
+    assert errors["center_error_px"] == pytest.approx([shift, shift], abs=1e-9)
+    assert errors["pixel_mse"] == [0.0, 0.0]
+    assert all(v > 0 for v in errors["static_center_error_px"])  # the objects do move
+    assert all(v > 0 for v in errors["copy_last_pixel_mse"])
+    assert errors["preset"] == "smoke" and errors["num_sequences"] == 5
+    assert "centre px" in format_horizon_table(errors)
+
+
+def test_horizon_score_counts_lost_tracks_and_checks_lengths(test_split):
+    items = [test_split[0]]
+    gen = _truth_as_generation(items, 2, 2)
+    gen.valid = gen.valid.clone()
+    gen.valid[:, 3] = False  # every track vanishes at the last imagined frame
+    score = HorizonScore(observe=2, compared=2)
+    gt_boxes = torch.stack([it["boxes"] for it in items])
+    gt_vis = torch.stack([it["visible"] for it in items])
+    real = torch.stack([it["video"] for it in items])
+    score.add(gen, gt_boxes, gt_vis, real)
+    s = score.summary()
+    both = int((gt_vis[0, 1] & gt_vis[0, 3]).sum())
+    assert s["tracks_lost"] == [0, both] and s["center_count"][1] == 0
+    assert np.isnan(s["center_error_px"][1])
+    with pytest.raises(ValueError, match="need 5 frames"):
+        HorizonScore(observe=2, compared=3).add(gen, gt_boxes, gt_vis, real)
+
+
+# ------------------------------------------------------------------------------------------
+# pictures
+# ------------------------------------------------------------------------------------------
+def test_segmentation_takes_the_frontmost_box_and_the_mask():
+    masks = torch.zeros(1, 1, 8, 8)
+    masks[0, 0, 2:6, 2:6] = 1.0
+    masks[0, 0, 3, 3] = 0.5
+    boxes = torch.tensor([[[0.0, 0.0, 5.0, 5.0], [3.0, 3.0, 8.0, 8.0], [0.0, 0.0, 8.0, 8.0]]])
+    ids = torch.tensor([[1, 2, 3]])
+    valid = torch.tensor([[True, True, False]])
+    depth = torch.tensor([[0.5, -1.0, -5.0]])  # id 2 in front of id 1; id 3 absent
+    seg = segmentation_frames(masks, boxes, ids, valid, depth)
+    assert seg.shape == (1, 8, 8, 3)
+    np.testing.assert_allclose(seg[0, 2, 2], color_for_id(1), atol=1e-6)
+    np.testing.assert_allclose(seg[0, 4, 4], color_for_id(2), atol=1e-6)  # overlap: front
+    np.testing.assert_allclose(seg[0, 3, 3], 0.5 * np.array(color_for_id(2)), atol=1e-6)
+    assert seg[0, 0, 0].sum() == 0 and seg[0, 7, 7].sum() == 0  # no mask there
+
+
+def test_trajectory_frames_draw_paths_and_dots():
+    boxes = torch.tensor([[[0.0, 0.0, 4.0, 4.0]], [[8.0, 0.0, 12.0, 4.0]]])
+    traj = trajectory_frames(boxes, torch.tensor([[5], [5]]), torch.ones(2, 1, dtype=bool), 16, 16)
+    color = np.array(color_for_id(5))
+    assert traj.shape == (2, 16, 16, 3)
+    np.testing.assert_allclose(traj[0, 2, 2], color)  # dot at the centre (2, 2)
+    np.testing.assert_allclose(traj[1, 2, 10], color)  # dot at (10, 2)
+    np.testing.assert_allclose(traj[1, 2, 6], color)  # the path between them
+    assert traj[0, 2, 10].sum() == 0  # frame 0 does not know the future
+
+
+def test_write_generation_pictures_with_real_frames(test_split, tmp_path):
+    items = [test_split[0], test_split[1]]
+    gen = _truth_as_generation(items, 2, 2)
+    real = torch.stack([it["video"] for it in items])[:, :3]  # shorter than the generation
+    paths = write_generation_pictures(gen, tmp_path, real=real, max_sequences=1, prefix="x")
+    assert [p.name for p in paths] == ["x_0.png", "x_0_trajectories.png", "x_0.gif"]
+    gif = Image.open(tmp_path / "x_0.gif")
+    assert gif.n_frames == 4 and gif.size == (4 * 128, 128)
+    gif.seek(3)  # imagined: red border
+    frame = np.asarray(gif.convert("RGB"))
+    assert frame[0, 200, 0] > 150 and frame[0, 200, 1] < 80

@@ -1,0 +1,192 @@
+"""The user-facing Scalor object: deterministic tracking and input validation."""
+
+from __future__ import annotations
+
+import pyro
+import pytest
+import torch
+from pyro.infer.util import is_validation_enabled
+
+from pyro_scalor.api import Scalor, TrackingResult
+from pyro_scalor.model.config import get_model_config
+from pyro_scalor.validation import VideoValidationError
+
+B, T = 2, 3
+
+
+@pytest.fixture(autouse=True)
+def _isolated():
+    threads, validation = torch.get_num_threads(), is_validation_enabled()
+    torch.set_num_threads(1)
+    pyro.clear_param_store()
+    pyro.set_rng_seed(0)
+    yield
+    pyro.clear_param_store()
+    pyro.enable_validation(validation)
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def scalor() -> Scalor:
+    return Scalor(get_model_config("tiny"), seed=0)
+
+
+def make_video(b: int = B, t: int = T) -> torch.Tensor:
+    video = torch.full((b, t, 3, 64, 64), 0.15)
+    for i in range(b):
+        for f in range(t):
+            x = 6 + 4 * f + 3 * i
+            video[i, f, 0, 10:22, x : x + 12] = 0.9
+            video[i, f, 2, 36:46, 40 - x // 2 : 50 - x // 2] = 0.8
+    return video
+
+
+# ------------------------------------------------------------------------------------------
+# 11. deterministic tracking
+def test_track_shapes_and_value_ranges(scalor):
+    k = scalor.config.max_objects
+    res = scalor.track(make_video())
+    assert isinstance(res, TrackingResult)
+    shapes = {
+        "boxes": (B, T, k, 4),
+        "ids": (B, T, k),
+        "presence": (B, T, k),
+        "valid": (B, T, k),
+        "discovered": (B, T, k),
+        "depth": (B, T, k),
+        "reconstruction": (B, T, 3, 64, 64),
+        "background": (B, T, 3, 64, 64),
+        "masks": (B, T, 1, 64, 64),
+        "num_propagated": (B, T),
+        "num_discovered": (B, T),
+        "num_rejected": (B, T),
+    }
+    for name, shape in shapes.items():
+        value = getattr(res, name)
+        assert tuple(value.shape) == shape, name
+        assert not value.requires_grad, name
+    assert res.ids.dtype == torch.long
+    assert res.valid.dtype == torch.bool and res.discovered.dtype == torch.bool
+    assert torch.equal(res.valid, res.presence > 0.5)
+    assert ((res.presence >= 0) & (res.presence <= 1)).all()
+    for name in ("reconstruction", "background", "masks"):
+        v = getattr(res, name)
+        assert v.min() >= 0 and v.max() <= 1, name
+    # pixel boxes: ordered corners
+    assert (res.boxes[..., 2] >= res.boxes[..., 0]).all()
+    assert (res.boxes[..., 3] >= res.boxes[..., 1]).all()
+    # nothing is propagated into the first frame
+    assert (res.num_propagated[:, 0] == 0).all()
+    assert not res.discovered[:, 0][res.ids[:, 0] == 0].any()
+
+
+def test_track_with_hard_presence():
+    hard = Scalor(get_model_config("tiny", presence="hard"), seed=0)
+    a, b = hard.track(make_video()), hard.track(make_video())
+    assert set(a.presence.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(a.ids, b.ids) and torch.equal(a.reconstruction, b.reconstruction)
+
+
+def test_track_a_single_frame(scalor):
+    res = scalor.track(make_video(t=1))
+    assert res.boxes.shape == (B, 1, scalor.config.max_objects, 4)
+    assert res.reconstruction.shape == (B, 1, 3, 64, 64)
+    assert (res.num_propagated == 0).all()
+
+
+def test_propagated_slots_keep_their_ids(scalor):
+    res = scalor.track(make_video())
+    k = scalor.config.max_objects
+    hw = scalor.config.num_cells
+    for b in range(B):
+        for t in range(T):
+            for j in range(k):
+                i = int(res.ids[b, t, j])
+                if i == 0:
+                    continue
+                if bool(res.discovered[b, t, j]):
+                    # a discovery of frame t gets an id of that frame's block
+                    assert t * hw < i <= (t + 1) * hw
+                else:
+                    assert t > 0 and i in res.ids[b, t - 1].tolist(), (b, t, j)
+
+
+def test_track_is_deterministic_and_leaves_the_rng_alone(scalor):
+    video = make_video()
+    rng = torch.get_rng_state()
+    a = scalor.track(video)
+    assert torch.equal(torch.get_rng_state(), rng)
+    torch.manual_seed(123)  # a different global state must not matter
+    b = scalor.track(video)
+    for name, value in a.__dict__.items():
+        assert torch.equal(value, getattr(b, name)), name
+
+
+def test_track_in_chunks_matches_one_batch(scalor):
+    video = make_video(3)
+    whole = scalor.track(video)
+    parts = scalor.track(video, chunk=2)
+    for name, value in whole.__dict__.items():
+        if value.is_floating_point():
+            torch.testing.assert_close(getattr(parts, name), value, atol=1e-4, rtol=1e-4)
+        else:
+            assert torch.equal(getattr(parts, name), value), name
+    single = scalor.track(video[1:2])
+    assert torch.equal(single.ids[0], whole.ids[1])
+    torch.testing.assert_close(single.boxes[0], whole.boxes[1], atol=1e-3, rtol=1e-4)
+
+
+def test_track_accepts_numpy_and_float64(scalor):
+    video = make_video()
+    ref = scalor.track(video)
+    for other in (video.numpy(), video.double()):
+        res = scalor.track(other)
+        assert torch.equal(res.ids, ref.ids)
+        torch.testing.assert_close(res.reconstruction, ref.reconstruction)
+
+
+# ------------------------------------------------------------------------------------------
+# 12. validation of videos given to model, guide and track
+def _nan_video():
+    v = make_video()
+    v[1, 2, 0, 5, 5] = float("nan")
+    return v
+
+
+def _inf_video():
+    v = make_video()
+    v[0, 0, 1, 0, 0] = float("inf")
+    return v
+
+
+BAD_VIDEOS = {
+    "no-batch-dim": (lambda: make_video()[0], r"4 dims.*add a batch dim"),
+    "nan": (_nan_video, r"1 NaN"),
+    "inf": (_inf_video, r"infinite"),
+    "above-one": (lambda: make_video() * 2, r"values in \[0, 1\]"),
+    "negative": (lambda: make_video() - 0.5, r"values in \[0, 1\]"),
+    "wrong-size": (lambda: torch.rand(B, T, 3, 32, 32), r"32x32.*expects 64x64"),
+    "wrong-channels": (lambda: torch.rand(B, T, 1, 64, 64), r"1 channels.*\(3,\)"),
+    "uint8": (lambda: (make_video() * 255).to(torch.uint8), r"uint8.*255"),
+    "integer": (lambda: torch.ones(B, T, 3, 64, 64, dtype=torch.int64), r"dtype torch.int64"),
+    "list": (lambda: make_video().tolist(), r"torch.Tensor or numpy array.*got list"),
+    "empty": (lambda: torch.rand(0, T, 3, 64, 64), r"empty"),
+}
+
+CALLS = {
+    "model": lambda s, v: s.model(v),
+    "guide": lambda s, v: s.guide(v),
+    "track": lambda s, v: s.track(v),
+}
+
+
+@pytest.mark.parametrize("bad", list(BAD_VIDEOS))
+@pytest.mark.parametrize("call", list(CALLS))
+def test_bad_videos_raise_video_validation_error(scalor, bad, call):
+    make, pattern = BAD_VIDEOS[bad]
+    with pytest.raises(VideoValidationError, match=pattern) as info:
+        CALLS[call](scalor, make())
+    assert isinstance(info.value, ValueError)  # callers catching ValueError still work
+    assert str(info.value).startswith("video ")  # names the argument
+    if bad in ("no-batch-dim", "nan", "inf", "integer", "list"):
+        assert "(batch, time, channels, height, width)" in str(info.value)

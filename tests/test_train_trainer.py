@@ -1,0 +1,254 @@
+"""The Trainer: seeded batches, checkpoints, exact resume, NaN guard, signals."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+
+import pyro
+import pytest
+import torch
+from pyro.infer.util import is_validation_enabled
+
+from pyro_scalor.api import Scalor
+from pyro_scalor.data import load_dataset
+from pyro_scalor.model.config import get_model_config
+from pyro_scalor.train.checkpoint import load_checkpoint
+from pyro_scalor.train.config import RUN_PRESETS
+from pyro_scalor.train.trainer import NonFiniteLossError, Trainer
+
+SMOKE = RUN_PRESETS["smoke"]
+
+
+@pytest.fixture(autouse=True)
+def _isolated():
+    threads, validation = torch.get_num_threads(), is_validation_enabled()
+    torch.set_num_threads(1)
+    pyro.clear_param_store()
+    yield
+    pyro.clear_param_store()
+    pyro.enable_validation(validation)
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    return load_dataset("smoke", "train", num_sequences=SMOKE.train.num_train, cache_dir=cache)
+
+
+def smoke_cfg(**changes):
+    return SMOKE.train.replace(**{"log_every": 1, **changes})
+
+
+def make_trainer(run_dir, cfg, dataset, *, resume=False, model_config=None) -> Trainer:
+    scalor = Scalor(model_config or SMOKE.model, seed=cfg.seed)
+    return Trainer(
+        scalor, cfg, run_dir, dataset=dataset, resume=resume, progress=False, tensorboard=False
+    )
+
+
+def params(trainer: Trainer) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in trainer.scalor.nets.state_dict().items()}
+
+
+def record_saves(monkeypatch) -> list[int]:
+    steps: list[int] = []
+    original = Trainer.save
+
+    def save(self):
+        steps.append(self.step)
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "save", save)
+    return steps
+
+
+# ------------------------------------------------------------------------------------------
+def test_batches_and_step_arguments_are_seeded_by_step(tmp_path, dataset):
+    cfg = smoke_cfg()
+    trainer = make_trainer(tmp_path, cfg, dataset)
+    a = trainer.batch(3)
+    assert a.shape == (cfg.batch_size, cfg.seq_len, 3, 64, 64)
+    assert torch.equal(a, trainer.batch(3))
+    assert torch.equal(a, make_trainer(tmp_path / "other", cfg, dataset).batch(3))
+    assert any(not torch.equal(trainer.batch(k), a) for k in (0, 1, 2, 4))
+    kw = trainer.step_kwargs(2, a)
+    assert kw["temperature"] == cfg.temperature(2)
+    assert kw["disc_pres_prior"] == cfg.disc_pres_prior(2)
+    mask = kw["discovery_mask"]
+    assert mask.shape == a.shape[:2] and mask.dtype == torch.bool
+    assert mask[:, 0].all(), "discovery always runs on the first frame"
+    no_dropout = make_trainer(tmp_path / "nd", cfg.replace(discovery_dropout=0.0), dataset)
+    assert "discovery_mask" not in no_dropout.step_kwargs(2, a)
+
+
+def test_fit_trains_logs_and_checkpoints(tmp_path, dataset, monkeypatch):
+    saves = record_saves(monkeypatch)
+    trainer = make_trainer(tmp_path, smoke_cfg(steps=3, checkpoint_every=2), dataset)
+    start = params(trainer)
+    summary = trainer.fit()
+    assert summary["steps"] == 3 and not summary["interrupted"]
+    assert summary["checkpoint"] == str(tmp_path / "checkpoint.pt")
+    assert saves == [2, 3]  # every checkpoint_every steps, and at the end
+    assert [e["step"] for e in trainer.history] == [1, 2, 3]
+    for entry in trainer.history:
+        assert {"train_loss", "grad_norm", "temperature", "loss", "nll", "kl_bg"} <= set(entry)
+        assert math.isfinite(entry["train_loss"]) and math.isfinite(entry["grad_norm"])
+        assert "discovery_mask" not in entry
+    end = params(trainer)
+    assert any(not torch.equal(start[k], end[k]) for k in start), "the optimiser must step"
+    ckpt = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert ckpt["step"] == 3 and ckpt["history"] == trainer.history
+    for k, v in ckpt["nets"].items():
+        assert torch.equal(v, end[k]), k
+    # the API loads the checkpoint and tracks exactly like the trained object
+    loaded = Scalor.from_checkpoint(tmp_path / "checkpoint.pt")
+    assert loaded.step == 3 and loaded.train_config == trainer.cfg
+    video = trainer.batch(0)
+    a, b = loaded.track(video), trainer.scalor.track(video)
+    assert torch.equal(a.ids, b.ids) and torch.equal(a.reconstruction, b.reconstruction)
+
+
+# ------------------------------------------------------------------------------------------
+# 14. exact resume
+def test_resume_continues_exactly(tmp_path, dataset):
+    n = 4
+    cfg = smoke_cfg(steps=n, checkpoint_every=2)
+    straight = make_trainer(tmp_path / "straight", cfg, dataset)
+    straight.fit()
+
+    first = make_trainer(tmp_path / "split", cfg.replace(steps=n // 2), dataset)
+    first.fit()
+    assert first.step == n // 2
+    second = make_trainer(tmp_path / "split", cfg, dataset, resume=True)
+    assert second.step == n // 2 and len(second.history) == n // 2
+    second.fit()
+    assert second.step == n
+
+    losses = [e["train_loss"] for e in straight.history]
+    assert len(losses) == n and len(set(losses)) == n
+    assert [e["train_loss"] for e in second.history] == losses
+    assert second.history == straight.history  # every logged term, exactly
+    a, b = params(straight), params(second)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    opt_a, opt_b = straight.optimizer.state_dict()["state"], second.optimizer.state_dict()["state"]
+    for k in opt_a:
+        for name in opt_a[k]:
+            assert torch.equal(torch.as_tensor(opt_a[k][name]), torch.as_tensor(opt_b[k][name]))
+    on_disk = load_checkpoint(tmp_path / "split" / "checkpoint.pt")
+    assert on_disk["step"] == n
+    for k, v in on_disk["nets"].items():
+        assert torch.equal(v, a[k]), k
+
+
+def test_resume_refuses_a_different_configuration(tmp_path, dataset):
+    cfg = smoke_cfg(steps=1)
+    make_trainer(tmp_path, cfg, dataset).fit()
+    with pytest.raises(ValueError, match="training config differs"):
+        make_trainer(tmp_path, cfg.replace(lr=cfg.lr * 10), dataset, resume=True)
+    with pytest.raises(ValueError, match="model config differs"):
+        other = get_model_config("tiny", max_objects=3)
+        make_trainer(tmp_path, cfg, dataset, resume=True, model_config=other)
+    # only the number of steps may change
+    assert make_trainer(tmp_path, cfg.replace(steps=5), dataset, resume=True).step == 1
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        make_trainer(tmp_path / "empty", cfg, dataset, resume=True)
+
+
+# ------------------------------------------------------------------------------------------
+# 15. NaN guard
+def _nan_loss_after(trainer: Trainer, good_calls: int) -> None:
+    original = trainer.objective.loss_and_grads
+    calls = [0]
+
+    def loss_and_grads(*args, **kwargs):
+        loss = original(*args, **kwargs)
+        calls[0] += 1
+        return float("nan") if calls[0] > good_calls else loss
+
+    trainer.objective.loss_and_grads = loss_and_grads
+
+
+def _poison_parameter_at(monkeypatch, step: int) -> None:
+    original = Trainer._log
+
+    def _log(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        if self.step == step:
+            with torch.no_grad():
+                self.scalor.nets.glimpse_decoder.fc[0].weight[0, 0] = float("nan")
+
+    monkeypatch.setattr(Trainer, "_log", _log)
+
+
+@pytest.mark.filterwarnings("ignore:Encountered NaN:UserWarning")
+@pytest.mark.parametrize("how", ["nan-loss", "nan-parameter"])
+def test_non_finite_loss_stops_with_the_last_good_checkpoint(tmp_path, dataset, monkeypatch, how):
+    saves = record_saves(monkeypatch)
+    trainer = make_trainer(tmp_path, smoke_cfg(steps=6, checkpoint_every=2), dataset)
+    if how == "nan-loss":
+        _nan_loss_after(trainer, good_calls=3)
+    else:
+        _poison_parameter_at(monkeypatch, step=3)  # after the step-2 checkpoint
+    with pytest.raises(NonFiniteLossError) as info:
+        trainer.fit()
+    message = str(info.value)
+    assert str(tmp_path / "checkpoint.pt") in message
+    assert "at step 3" in message and "non-finite" in message
+    assert saves == [2], "no checkpoint may be written after the failure"
+    ckpt = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert ckpt["step"] == 2 and len(ckpt["history"]) == 2
+    assert all(torch.isfinite(v).all() for v in ckpt["nets"].values())
+    loaded = Scalor.from_checkpoint(tmp_path / "checkpoint.pt")
+    assert torch.isfinite(loaded.track(trainer.batch(0)).reconstruction).all()
+
+
+@pytest.mark.filterwarnings("ignore:Encountered NaN:UserWarning")
+def test_non_finite_loss_before_any_checkpoint_names_no_missing_file(tmp_path, dataset):
+    trainer = make_trainer(tmp_path, smoke_cfg(steps=3, checkpoint_every=2), dataset)
+    _nan_loss_after(trainer, good_calls=0)
+    with pytest.raises(NonFiniteLossError, match="at step 0") as info:
+        trainer.fit()
+    path = tmp_path / "checkpoint.pt"
+    assert str(path) not in str(info.value) or path.is_file()
+
+
+# ------------------------------------------------------------------------------------------
+# 16. SIGINT / SIGTERM
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_saves_and_stops(tmp_path, dataset, monkeypatch, signum):
+    received = []
+
+    def sentinel(sig, frame):  # catches the signal if the Trainer did not install its handler
+        received.append(sig)
+
+    previous = signal.signal(signum, sentinel)
+    try:
+        original = Trainer._log
+
+        def _log(self, *args, **kwargs):
+            original(self, *args, **kwargs)
+            if self.step == 2:
+                os.kill(os.getpid(), signum)
+
+        monkeypatch.setattr(Trainer, "_log", _log)
+        saves = record_saves(monkeypatch)
+        trainer = make_trainer(tmp_path, smoke_cfg(steps=10, checkpoint_every=100), dataset)
+        summary = trainer.fit()
+        assert signal.getsignal(signum) is sentinel, "the previous handler must be restored"
+    finally:
+        signal.signal(signum, previous)
+    assert not received, "the Trainer's handler must catch the signal during fit"
+    assert summary["interrupted"] and summary["steps"] == 2
+    assert saves == [2]
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 2
+
+
+# ------------------------------------------------------------------------------------------
+def test_fit_restores_pyro_validation(tmp_path, dataset):
+    pyro.enable_validation(True)
+    make_trainer(tmp_path, smoke_cfg(steps=1), dataset).fit()
+    assert is_validation_enabled()
