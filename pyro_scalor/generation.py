@@ -628,10 +628,15 @@ def run_generate(args) -> int:
             result, args.out, max_sequences=args.pictures, prefix="prior"
         )
     else:
-        from pyro_scalor.data import load_dataset
+        from pyro_scalor.data import get_preset, load_dataset
 
         preset = args.preset or scalor.train_config.data_preset
-        n = args.num_sequences or 64
+        available = get_preset(preset).num_sequences(args.split)
+        n = min(args.num_sequences or 64, available)
+        if args.num_sequences and args.num_sequences > available:
+            log.warning(
+                "the %s split of %s has %d sequences; using them all", args.split, preset, available
+            )
         dataset = load_dataset(preset, args.split, num_sequences=n, cache_dir=args.cache_dir)
         numbers, example = run_conditional(
             scalor,

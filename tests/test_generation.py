@@ -117,10 +117,11 @@ def test_generate_conditional_scores_only_frames_with_ground_truth(
 
 def test_generate_defaults_to_training_data_and_its_length(checkpoint, cache, tmp_path):
     js = tmp_path / "d.json"
-    extra = ["--num-sequences", "1", "--pictures", "0", "--cache-dir", str(cache)]
+    extra = ["--num-sequences", "100", "--pictures", "0", "--cache-dir", str(cache)]
     assert main(generate(checkpoint, *extra, "--out", str(tmp_path), "--json", str(js))) == 0
     data = json.loads(js.read_text())
     assert data["preset"] == "smoke" and (data["observe"], data["horizon"]) == (2, 2)
+    assert data["num_sequences"] == 8  # the whole smoke test split, not 100
     assert not list(tmp_path.glob("*.png"))
 
 

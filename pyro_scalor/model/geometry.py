@@ -18,19 +18,22 @@ def flatten_lead(x: torch.Tensor, keep: int) -> tuple[torch.Tensor, torch.Size]:
     return x.reshape((-1,) + tuple(x.shape[x.dim() - keep :])), lead
 
 
-def _theta_crop(box: torch.Tensor) -> torch.Tensor:
-    """Affine (N, 2, 3) mapping glimpse coords to image coords for boxes (N, 4)."""
-    sx, sy, cx, cy = box.unbind(-1)
-    zero = torch.zeros_like(sx)
-    return torch.stack([sx, zero, cx, zero, sy, cy], -1).view(-1, 2, 3)
+def _axis(n: int, like: torch.Tensor) -> torch.Tensor:
+    """Pixel-centre coordinates in [-1, 1] of an axis of ``n`` pixels (align_corners=False)."""
+    return (2 * torch.arange(n, device=like.device, dtype=like.dtype) + 1) / n - 1
 
 
-def _theta_paste(box: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
-    """Affine (N, 2, 3) mapping image coords to glimpse coords for boxes (N, 4)."""
-    sx, sy, cx, cy = box.unbind(-1)
-    sx, sy = sx.clamp(min=eps), sy.clamp(min=eps)
-    zero = torch.zeros_like(sx)
-    return torch.stack([1 / sx, zero, -cx / sx, zero, 1 / sy, -cy / sy], -1).view(-1, 2, 3)
+def _grid(scale: torch.Tensor, offset: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Sampling grid (N, height, width, 2) with x = offset_x + scale_x * u for axis coords u.
+
+    Axis-aligned boxes make the grid separable: built by broadcasting, not a batched matmul.
+    """
+    gx = offset[:, :1] + scale[:, :1] * _axis(width, scale)  # (N, W)
+    gy = offset[:, 1:] + scale[:, 1:] * _axis(height, scale)  # (N, H)
+    n = scale.shape[0]
+    return torch.stack(
+        [gx[:, None, :].expand(n, height, width), gy[:, :, None].expand(n, height, width)], -1
+    )
 
 
 def crop(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
@@ -42,10 +45,9 @@ def crop(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
     n = boxes.shape[-2]
     c = images.shape[-3]
     img = images.expand(lead + images.shape[-3:]).reshape((-1,) + images.shape[-3:])
-    box = boxes.expand(lead + boxes.shape[-2:]).reshape(-1, n, 4)
+    box = boxes.expand(lead + boxes.shape[-2:]).reshape(-1, 4)
     m = img.shape[0]
-    theta = _theta_crop(box.reshape(-1, 4))
-    grid = F.affine_grid(theta, [m * n, c, size, size], align_corners=False)
+    grid = _grid(box[:, :2], box[:, 2:], size, size)
     # sample each image with its own N grids at once: (M, C, N*size, size)
     grid = grid.view(m, n * size, size, 2)
     out = F.grid_sample(img, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
@@ -53,15 +55,18 @@ def crop(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
     return out.reshape(lead + (n, c, size, size))
 
 
-def paste(glimpses: torch.Tensor, boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
+def paste(
+    glimpses: torch.Tensor, boxes: torch.Tensor, height: int, width: int, eps: float = 1e-4
+) -> torch.Tensor:
     """Place glimpses (..., N, C, g, g) into empty images at ``boxes`` (..., N, 4).
 
     Returns (..., N, C, height, width), zero outside each box (inverse spatial transformer).
     """
     lead = glimpses.shape[:-3]
     g = glimpses.reshape((-1,) + glimpses.shape[-3:])
-    theta = _theta_paste(boxes.expand(lead + (4,)).reshape(-1, 4))
-    grid = F.affine_grid(theta, [g.shape[0], g.shape[1], height, width], align_corners=False)
+    box = boxes.expand(lead + (4,)).reshape(-1, 4)
+    inv = 1 / box[:, :2].clamp(min=eps)
+    grid = _grid(inv, -box[:, 2:] * inv, height, width)
     out = F.grid_sample(g, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return out.view(lead + (g.shape[1], height, width))
 
