@@ -248,7 +248,7 @@ def plot_sequence_grid(
         fig.legend(
             handles=handles,
             loc="outside lower center",
-            ncols=len(handles),
+            ncols=min(len(handles), max(1, n_frames // 2)),
             frameon=False,
             fontsize=9,
             handletextpad=0.4,
