@@ -101,3 +101,42 @@ def test_object_layers_split_rgb_and_alpha_at_the_box():
     assert rgb.shape == (1, 3, 32, 32) and alpha.shape == (1, 1, 32, 32)
     torch.testing.assert_close(rgb[0, :, 16, 16], torch.tensor([0.2, 0.4, 0.6]))
     assert alpha[0, 0, 16, 16] == 1.0 and alpha[0, 0, 2, 2] == 0.0
+
+
+def test_mask_memo_reuses_only_identical_inputs_and_gives_the_same_result():
+    """The model reuses the guide's propagated-mask render only for the very same inputs."""
+    import pyro
+    from pyro.infer import TraceMeanField_ELBO
+
+    from pyro_scalor.api import Scalor
+    from pyro_scalor.model.render import MaskMemo, presence_mask
+
+    scalor = Scalor("tiny", seed=0)
+    dec = scalor.nets.glimpse_decoder
+    what = torch.randn(2, 4, scalor.config.z_what_dim)
+    boxes = torch.tensor([0.2, 0.2, 0.0, 0.0]).expand(2, 4, 4).clone()
+    pres = torch.ones(2, 4)
+    memo = MaskMemo()
+    first = presence_mask(dec, what, boxes, pres, 64, 64, memo=memo)
+    assert presence_mask(dec, what, boxes, pres, 64, 64, memo=memo) is first
+    # a different tensor with equal values, other boxes, or changed weights: rendered again
+    assert presence_mask(dec, what.clone(), boxes, pres, 64, 64, memo=memo) is not first
+    assert presence_mask(dec, what, boxes * 0.5, pres, 64, 64, memo=memo) is not first
+    with torch.no_grad():
+        next(dec.parameters()).add_(0.1)
+    again = presence_mask(dec, what, boxes, pres, 64, 64, memo=memo)
+    assert again is not first and not torch.equal(again, first)
+    assert torch.equal(again, presence_mask(dec, what, boxes, pres, 64, 64))
+    small = MaskMemo(capacity=1)
+    presence_mask(dec, what, boxes, pres, 64, 64, memo=small)
+    presence_mask(dec, what, boxes * 0.5, pres, 64, 64, memo=small)
+    assert len(small._entries) == 1
+
+    # the loss is the same whether or not the model finds the guide's renders
+    video = torch.rand(2, 3, 3, 64, 64)
+    pyro.set_rng_seed(3)
+    with_memo = TraceMeanField_ELBO().loss(scalor.model, scalor.guide, video)
+    scalor.nets.mask_memo.capacity = 0
+    pyro.set_rng_seed(3)
+    without = TraceMeanField_ELBO().loss(scalor.model, scalor.guide, video)
+    assert with_memo == without

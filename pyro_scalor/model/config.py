@@ -20,7 +20,10 @@ class ModelConfig:
     """Sizes and switches of the SCALOR model and guide.
 
     Geometry: ``image_size`` square frames with ``channels``; a ``grid_size`` x ``grid_size``
-    discovery grid; ``max_objects`` fixed slots; glimpses of ``glimpse_size`` pixels.
+    discovery grid; ``max_objects`` fixed slots; the decoder renders glimpses of ``glimpse_size``
+    pixels and the glimpse encoder reads crops of ``encoder_glimpse_size`` (at most the decoder's;
+    objects of at most that many pixels lose nothing, and encoding every cell is the costliest
+    part of a step).
     Priors: ``transition_prior`` ('learned' GRU transition or 'fixed' standard normal) for
     propagated what/where/depth, ``background_prior`` likewise for z_bg.
     Guide variants: ``rejection`` (proposal-rejection on), ``attention`` (propagation attends to
@@ -32,6 +35,7 @@ class ModelConfig:
     grid_size: int = 8
     max_objects: int = 16
     glimpse_size: int = 16
+    encoder_glimpse_size: int = 16
     z_what_dim: int = 32
     z_bg_dim: int = 10
     feature_dim: int = 64
@@ -74,6 +78,11 @@ class ModelConfig:
             g >= 8 and math.log2(g) == int(math.log2(g)),
             f"glimpse_size must be 8, 16, 32 or 64, got {g}",
         )
+        e = self.encoder_glimpse_size
+        need(
+            8 <= e <= g and math.log2(e) == int(math.log2(e)),
+            f"encoder_glimpse_size must be a power of two in [8, glimpse_size={g}], got {e}",
+        )
         need(self.max_objects >= 1, f"max_objects must be >= 1, got {self.max_objects}")
         need(self.z_what_dim >= 1 and self.z_bg_dim >= 1, "latent sizes must be >= 1")
         need(0 < self.min_scale < self.max_scale <= 2, "need 0 < min_scale < max_scale <= 2")
@@ -106,6 +115,7 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
         grid_size=4,
         max_objects=4,
         glimpse_size=8,
+        encoder_glimpse_size=8,
         z_what_dim=4,
         z_bg_dim=2,
         feature_dim=8,

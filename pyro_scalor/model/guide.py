@@ -45,6 +45,7 @@ class ScalorGuide(ScalorProgram):
             raise ValueError("the guide needs a video (B, T, C, H, W) to condition on")
         n_frames = video.shape[1]  # the guide infers observed frames only
         self._check_discovery_mask(discovery_mask, b, n_frames)
+        self.nets.mask_memo.clear()
         cfg, nets = self.cfg, self.nets
         self._det = deterministic
         plates = self._plates(b, video.device)
@@ -62,6 +63,7 @@ class ScalorGuide(ScalorProgram):
                     slots.pres,
                     cfg.image_size,
                     cfg.image_size,
+                    memo=nets.mask_memo,
                 )
             n_prop = slots.pres.sum(-1) if t > 0 else torch.zeros(b, device=video.device)
             dmask = self._discovery_mask(discovery_mask, b, t)
@@ -172,7 +174,7 @@ class ScalorGuide(ScalorProgram):
 
     def _encode_glimpses(self, x: torch.Tensor, box: torch.Tensor):
         """Glimpses of frames x (B, C, H, W) at boxes (..., B, N, 4) through the glimpse encoder."""
-        g = crop(x, box, self.cfg.glimpse_size)
+        g = crop(x, box, self.cfg.encoder_glimpse_size)
         flat, lead = flatten_lead(g, 3)
         feat, loc, scale = self.nets.glimpse_encoder(flat)
         return tuple(v.view(lead + v.shape[1:]) for v in (feat, loc, scale))

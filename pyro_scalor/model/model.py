@@ -59,6 +59,7 @@ class ScalorModel(ScalorProgram):
                     slots.pres,
                     cfg.image_size,
                     cfg.image_size,
+                    memo=nets.mask_memo,
                 )
             disc = self._discover(
                 t,

@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from pyro_scalor.model.config import ModelConfig
+from pyro_scalor.model.render import MaskMemo
 
 WHERE_STATE_DIM = 4  # (scale logit x, scale logit y, cx, cy)
 
@@ -108,7 +109,7 @@ class GlimpseEncoder(nn.Module):
 
     def __init__(self, cfg: ModelConfig, feature: int = 128) -> None:
         super().__init__()
-        n_down = int(math.log2(cfg.glimpse_size // 4))
+        n_down = int(math.log2(cfg.encoder_glimpse_size // 4))
         chans = [cfg.channels] + [min(64, 16 * 2**i) for i in range(n_down)]
         layers: list[nn.Module] = [conv_block(a, b, 4, 2) for a, b in zip(chans[:-1], chans[1:])]
         self.conv = nn.Sequential(*layers)
@@ -297,3 +298,5 @@ class ScalorNets(nn.Module):
         self.glimpse_encoder = GlimpseEncoder(cfg)
         self.guide_tracker = GuideTracker(cfg, self.glimpse_encoder.feature_dim)
         self.bg_encoder = BackgroundEncoder(cfg)
+        # no-gradient propagated-mask renders shared by the guide and the model (see MaskMemo)
+        self.mask_memo = MaskMemo()

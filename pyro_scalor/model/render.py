@@ -49,6 +49,40 @@ def composite(
     return foreground + (1 - mask) * background, foreground, mask
 
 
+class MaskMemo:
+    """The last few no-gradient mask renders, so the model can reuse the guide's.
+
+    The model and the guide both render the propagated objects' mask (for the rejection rule).
+    When the model is run on the guide's samples (``poutine.replay``), its z_what tensors are the
+    guide's own tensor objects; an entry is reused only if z_what is that very object, the boxes
+    and presences are equal, and the decoder's parameters have not changed since. Otherwise the
+    mask is rendered again, so results never depend on the memo.
+    """
+
+    def __init__(self, capacity: int = 64) -> None:
+        self.capacity = capacity
+        self._entries: list[tuple] = []
+
+    def clear(self) -> None:
+        """Forget every entry."""
+        self._entries.clear()
+
+    def get(self, what, boxes, presence, version) -> torch.Tensor | None:
+        """The stored mask for these inputs, or None."""
+        for e_what, e_boxes, e_pres, e_version, mask in self._entries:
+            if (e_what is what and e_version == version and torch.equal(e_boxes, boxes)
+                    and torch.equal(e_pres, presence)):
+                return mask
+        return None
+
+    def put(self, what, boxes, presence, version, mask) -> None:
+        """Store a mask rendered from these inputs."""
+        self._entries.append((what, boxes.detach(), presence.detach(), version, mask))
+        excess = len(self._entries) - self.capacity
+        if excess > 0:
+            del self._entries[:excess]
+
+
 def presence_mask(
     decoder: torch.nn.Module,
     what: torch.Tensor,
@@ -56,9 +90,18 @@ def presence_mask(
     presence: torch.Tensor,
     height: int,
     width: int,
+    memo: MaskMemo | None = None,
 ) -> torch.Tensor:
     """The objects' summed alpha, clamped to 1, (..., 1, H, W); computed without gradients."""
+    version = tuple(p._version for p in decoder.parameters()) if memo is not None else None
+    if memo is not None:
+        hit = memo.get(what, boxes, presence, version)
+        if hit is not None:
+            return hit
     with torch.no_grad():
         alpha = decode_glimpses(decoder, what)[..., -1:, :, :]
         pasted = paste(alpha, boxes, height, width)
-        return (pasted * presence[..., None, None, None]).sum(-4).clamp(max=1.0)
+        mask = (pasted * presence[..., None, None, None]).sum(-4).clamp(max=1.0)
+    if memo is not None:
+        memo.put(what, boxes, presence, version, mask)
+    return mask
