@@ -31,14 +31,19 @@ _IMAGE_KEYS = ("reconstruction", "background", "foreground_mask")
 class TrackingResult:
     """Per-frame outputs of :meth:`Scalor.track` for B videos of T frames and K slots.
 
-    boxes (B, T, K, 4) pixel ``(x_min, y_min, x_max, y_max)`` clipped to the frame;
-    ids (B, T, K) track ids; presence (B, T, K) in [0, 1]; valid (B, T, K) presence > 0.5;
-    discovered (B, T, K) newly discovered at that frame (else propagated); depth (B, T, K);
-    reconstruction and background (B, T, C, H, W); masks (B, T, 1, H, W) the foreground mask;
-    num_propagated, num_discovered, num_rejected (B, T) per-frame counts.
+    boxes (B, T, K, 4): pixel ``(x_min, y_min, x_max, y_max)`` (max exclusive) tight around each
+    object's rendered mask (alpha > 0.5), like the ground truth; glimpse_boxes (B, T, K, 4): the
+    objects' attention windows (z_where), clipped to the frame; mask_area (B, T, K) pixels of the
+    rendered mask; ids (B, T, K) track ids; presence (B, T, K) in [0, 1]; valid (B, T, K):
+    presence > 0.5 and a rendered mask of at least ``min_area`` pixels (an object that draws
+    nothing is not in the scene); discovered (B, T, K) newly discovered at that frame (else
+    propagated); depth (B, T, K); reconstruction and background (B, T, C, H, W); masks
+    (B, T, 1, H, W) the foreground mask; num_propagated, num_discovered, num_rejected (B, T).
     """
 
     boxes: torch.Tensor
+    glimpse_boxes: torch.Tensor
+    mask_area: torch.Tensor
     ids: torch.Tensor
     presence: torch.Tensor
     valid: torch.Tensor
@@ -67,8 +72,10 @@ class TrackingResult:
 class GenerationResult:
     """Videos sampled by :meth:`Scalor.sample_prior` or :meth:`Scalor.generate`.
 
-    frames, background (B, T, C, H, W); masks (B, T, 1, H, W); boxes (B, T, K, 4) pixels;
-    ids, presence, valid, discovered, depth (B, T, K); ``observed`` is the number of leading
+    frames, background (B, T, C, H, W); masks (B, T, 1, H, W); boxes (B, T, K, 4) pixels tight
+    around each object's rendered mask and glimpse_boxes its attention window (as in
+    TrackingResult); ids, presence, valid (presence > 0.5 and a non-empty mask), discovered,
+    depth (B, T, K); ``observed`` is the number of leading
     frames that were inferred from data (0 for prior samples); the rest were imagined.
     """
 
@@ -76,6 +83,7 @@ class GenerationResult:
     background: torch.Tensor
     masks: torch.Tensor
     boxes: torch.Tensor
+    glimpse_boxes: torch.Tensor
     ids: torch.Tensor
     presence: torch.Tensor
     valid: torch.Tensor
@@ -129,14 +137,15 @@ class Scalor:
         return trainer.fit()
 
     @torch.no_grad()
-    def track(self, video, *, chunk: int = 16, temperature: float = 0.5) -> TrackingResult:
+    def track(self, video, *, chunk: int = 16, temperature: float = 0.5,
+              min_area: int = 1) -> TrackingResult:
         """Infer objects in ``video`` (B, T, C, H, W) with posterior modes; see TrackingResult."""
         cfg = self.config
         video = validate_video(
             video, channels=(cfg.channels,), height=cfg.image_size, width=cfg.image_size
         ).to(self.device)
         parts = [
-            self._track_chunk(video[i : i + chunk], temperature)
+            self._track_chunk(video[i : i + chunk], temperature, min_area)
             for i in range(0, video.shape[0], chunk)
         ]
         return TrackingResult.cat(parts)
@@ -206,16 +215,18 @@ class Scalor:
             frames=stack("reconstruction"),
             background=stack("background"),
             masks=stack("foreground_mask"),
-            boxes=boxes_to_pixels(torch.stack(rec["box"], -3), size, size).clamp(0, size),
+            boxes=torch.stack(rec["mask_box"], -3),
+            glimpse_boxes=boxes_to_pixels(torch.stack(rec["box"], -3), size, size).clamp(0, size),
             ids=stack("ids"),
             presence=pres,
-            valid=pres > 0.5,
+            valid=(pres > 0.5) & (stack("mask_area") >= 1),
             discovered=stack("discovered"),
             depth=torch.stack(rec["depth"], -3).squeeze(-1),
             observed=observed,
         )
 
-    def _track_chunk(self, video: torch.Tensor, temperature: float) -> TrackingResult:
+    def _track_chunk(self, video: torch.Tensor, temperature: float,
+                     min_area: int) -> TrackingResult:
         kw = dict(temperature=temperature, disc_pres_prior=1e-3, deterministic=True)
         rec_g: dict = {}
         rec_m: dict = {}
@@ -227,11 +238,14 @@ class Scalor:
 
         size = self.config.image_size
         pres = stack(rec_g, "pres")
+        area = stack(rec_m, "mask_area")
         return TrackingResult(
-            boxes=boxes_to_pixels(stack(rec_g, "box"), size, size).clamp(0, size),
+            boxes=stack(rec_m, "mask_box"),
+            glimpse_boxes=boxes_to_pixels(stack(rec_g, "box"), size, size).clamp(0, size),
+            mask_area=area,
             ids=stack(rec_g, "ids"),
             presence=pres,
-            valid=pres > 0.5,
+            valid=(pres > 0.5) & (area >= min_area),
             discovered=stack(rec_g, "discovered"),
             depth=stack(rec_g, "depth").squeeze(-1),
             reconstruction=stack(rec_m, "reconstruction"),

@@ -4,7 +4,8 @@ One timed step is exactly one training step of :class:`pyro_scalor.train.trainer
 objective's ``loss_and_grads`` (model and guide forward, backward), gradient-norm clipping and an
 RMSprop step, with the step-0 schedules of the default :class:`TrainConfig` (temperature 1.0,
 discovery presence prior 0.1) and its discovery-dropout mask. Warm-up steps are not counted;
-the report has the median, mean, min, max and every raw time.
+the report has the median, mean, min, max and every raw time. By default the timed steps go
+round-robin over the inputs, so load from other jobs on a shared machine hits them alike.
 
 Inputs: batches from the test split of data presets (default dsprites-ld, about 9 visible objects
 per frame, and dsprites-vhd, about 99), and synthetic videos with exactly N objects in every frame
@@ -12,9 +13,10 @@ per frame, and dsprites-vhd, about 99), and synthetic videos with exactly N obje
 number of object slots (``max_objects``), so its cost should not grow with the object count;
 ``ratios`` in the report says whether it does.
 
-Peak memory: on CPU the growth of the resident set size over the model-built baseline (the peak
-is reset per case through ``/proc/self/clear_refs`` on Linux; elsewhere ``ru_maxrss``, a
-lifetime peak); on CUDA ``torch.cuda.max_memory_allocated`` over the memory allocated before.
+Peak memory, over each input's warm-up steps: on CPU the growth of the resident set size over
+the model-built baseline (the peak is reset per input through ``/proc/self/clear_refs`` on
+Linux; elsewhere ``ru_maxrss``, a lifetime peak); on CUDA ``torch.cuda.max_memory_allocated``
+over the memory allocated before.
 
 Example::
 
@@ -27,6 +29,7 @@ import argparse
 import cProfile
 import ctypes
 import gc
+import hashlib
 import io
 import json
 import logging
@@ -434,6 +437,7 @@ def bench_inputs(
     seed: int = 0,
     config_name: str = "",
     interleave: bool = True,
+    progress: Callable[[list[dict]], None] | None = None,
 ) -> list[dict]:
     """Time ``steps`` training steps of a fresh model (same seed) on each input's videos.
 
@@ -445,6 +449,8 @@ def bench_inputs(
     source, objects_per_frame, max_objects, batch_size, frames, threads, the step-time median,
     mean, min, max, all raw times and warm-up times in seconds, peak_memory_mb (growth over the
     model-built baseline), peak_memory_total_mb, memory_method and load_average_after.
+    ``progress``, if given, is called with the rows so far (timed steps so far) after every
+    round, or after every input when not interleaving.
     """
     if warmup < 1:
         raise ValueError(f"need at least 1 warm-up step (memory is measured on them), got {warmup}")
@@ -461,6 +467,14 @@ def bench_inputs(
         )
 
     kw = dict(batch_size=batch_size, warmup=warmup, seed=seed)
+
+    def rows_so_far() -> list[dict]:
+        return [
+            _result_row(c, t, config, device, batch_size=batch_size, config_name=config_name)
+            for c, t in zip(cases, times)
+            if t
+        ]
+
     cases: list[_Case] = []
     times: list[list[float]] = []
     if interleave:
@@ -477,16 +491,17 @@ def bench_inputs(
                 steps,
                 ", ".join(f"{c.inp.name} {t[-1]:.3f} s" for c, t in zip(cases, times)),
             )
+            if progress is not None:
+                progress(rows_so_far())
     else:
         for inp in inputs:
             announce(inp)
             case = _prepare(config, inp, device, **kw)
             times.append(time_steps(case.run, 0, steps, device, start=warmup)[1])
             cases.append(case)
-    rows = [
-        _result_row(c, t, config, device, batch_size=batch_size, config_name=config_name)
-        for c, t in zip(cases, times)
-    ]
+            if progress is not None:
+                progress(rows_so_far())
+    rows = rows_so_far()
     for row in rows:
         log.info(
             "%s on %s: median %.3f s (min %.3f, max %.3f), peak memory +%.0f MiB",
@@ -617,8 +632,9 @@ def machine_info(devices: list[torch.device]) -> dict:
     }
 
 
-def _git_state() -> dict | None:
-    """Commit and dirty flag of the source tree this module runs from, or None outside git."""
+def _git_state() -> dict:
+    """The code being timed: a digest of the package's .py files, and the git commit and dirty
+    flag of its tree when it is a git checkout (runs with equal digests ran the same code)."""
     import subprocess
 
     root = Path(__file__).resolve().parent.parent
@@ -629,10 +645,15 @@ def _git_state() -> dict | None:
         )
         return out.stdout.strip()
 
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).resolve().parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    state: dict = {"package_sha256": digest.hexdigest()[:16]}
     try:
-        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
+        state.update(commit=git("rev-parse", "HEAD"), dirty=bool(git("status", "--porcelain")))
     except (OSError, subprocess.SubprocessError):
-        return None
+        pass
+    return state
 
 
 def _ratio(rows: list[dict], num: str, den: str) -> float | None:
@@ -699,6 +720,7 @@ def run_benchmark(
     seed: int = 0,
     profile_path: str | Path | None = None,
     interleave: bool = True,
+    on_progress: Callable[[dict], None] | None = None,
 ) -> dict:
     """Run the whole benchmark and return the report (see the module docstring).
 
@@ -707,7 +729,9 @@ def run_benchmark(
     and timed steps per case, the data presets and fixed object counts, the pool size per input,
     the dataset cache directory, the seed, optionally a path to write a one-step profile of
     the first input on the first device, and whether to ``interleave`` the inputs' timed steps
-    (see :func:`bench_inputs`). Returns a dict with ``machine``, ``config``,
+    (see :func:`bench_inputs`). ``on_progress``, if given, is called with a partial report
+    (``complete`` False) after every round, so a long run that is killed leaves its results so
+    far. Returns a dict with ``machine``, ``config``,
     ``results`` (one row per device and input, from :func:`bench_inputs`), ``ratios``,
     ``targets`` and ``checks``.
     """
@@ -762,7 +786,15 @@ def run_benchmark(
         )
     name = model_preset if max_objects is None else f"{model_preset}+max_objects={max_objects}"
     for device in devices:
-        report["results"] += bench_inputs(
+        done = list(report["results"])
+
+        def partial(rows: list[dict], done=done) -> None:
+            if on_progress is not None:
+                snapshot = {**report, "results": done + rows, "complete": False}
+                summarise(snapshot)
+                on_progress(snapshot)
+
+        report["results"] = done + bench_inputs(
             config,
             inputs,
             device,
@@ -772,6 +804,7 @@ def run_benchmark(
             seed=seed,
             config_name=name,
             interleave=interleave,
+            progress=partial,
         )
     if profile_path is not None and inputs:
         log.info("profiling one step of %s on %s", inputs[0].name, devices[0].type)
@@ -780,6 +813,7 @@ def run_benchmark(
         Path(profile_path).write_text(text)
         report["profile"] = str(profile_path)
     report["machine"]["load_average_end"] = _load_average()
+    report["complete"] = True
     summarise(report)
     return report
 
@@ -899,10 +933,20 @@ def run_bench(args) -> int:
         seed=args.seed,
         profile_path=args.profile,
         interleave=not args.sequential,
+        on_progress=(lambda partial: save_report(partial, args.json)) if args.json else None,
     )
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        save_report(report, args.json)
         log.info("wrote %s", args.json)
     print(format_table(report))
     return 0
+
+
+def save_report(report: dict, path: str | Path) -> Path:
+    """Write ``report`` as indented JSON to ``path`` atomically (temporary file, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(report, indent=2) + "\n")
+    tmp.replace(path)
+    return path

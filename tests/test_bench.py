@@ -78,6 +78,7 @@ def test_bench_smoke_run_writes_the_report(tmp_path, capsys):
     assert code == 0
     report = json.loads(out.read_text())
     assert set(report) >= {"machine", "config", "results", "ratios", "targets", "checks"}
+    assert report["complete"] is True
     assert report["machine"]["torch"] == torch.__version__
     assert report["config"]["model"]["max_objects"] == 4
     assert report["config"]["setting"]["batch_size"] == 2
@@ -122,6 +123,7 @@ def test_bench_sequential_order_and_fixed_counts_only(tmp_path, capsys):
     assert report["ratios"] == {"cpu": {"vhd_over_ld": None}}
     assert report["checks"]["cpu_reference_median_s"] is None
     assert "fixed-3" in capsys.readouterr().out
+    assert [p.name for p in tmp_path.iterdir()] == ["bench.json"]  # no temporary files left
 
 
 def test_bench_rejects_nothing_to_do(capsys):

@@ -87,7 +87,7 @@ class ScalorModel(ScalorProgram):
                 )
             frames.append(frame)
             if record is not None:
-                _record(record, frame, bg_image, fg_mask, slots)
+                _record(record, frame, bg_image, fg_mask, slots, alpha)
         return torch.stack(frames, -4)
 
     # ----------------------------------------------------------------------------------------
@@ -186,6 +186,25 @@ def discovered_slots(program: ScalorProgram, t, pres, where, what, depth, prop_m
     return slots, num_rejected
 
 
+def mask_boxes(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tight pixel boxes of boolean masks (..., H, W).
+
+    Returns ``(boxes (..., 4) as (x_min, y_min, x_max, y_max) with max exclusive, areas (...))``;
+    an empty mask gives a zero box and area 0.
+    """
+    h, w = mask.shape[-2:]
+    cols, rows = mask.any(-2), mask.any(-1)
+    area = mask.sum((-1, -2)).to(torch.float32)
+
+    def first(v: torch.Tensor) -> torch.Tensor:
+        return v.float().argmax(-1).to(torch.float32)
+
+    x0, x1 = first(cols), w - first(cols.flip(-1))
+    y0, y1 = first(rows), h - first(rows.flip(-1))
+    boxes = torch.stack([x0, y0, x1, y1], -1) * (area > 0).unsqueeze(-1)
+    return boxes, area
+
+
 def _normal(loc: torch.Tensor, scale: torch.Tensor) -> dist.Distribution:
     return dist.Normal(loc, scale).to_event(1)
 
@@ -202,8 +221,11 @@ def _decode_flat(module, x: torch.Tensor, keep: int) -> torch.Tensor:
     return out.view(lead + out.shape[1:])
 
 
-def _record(record: dict, frame, bg_image, fg_mask, slots: Slots) -> None:
+def _record(record: dict, frame, bg_image, fg_mask, slots: Slots, alpha) -> None:
+    mask_box, mask_area = mask_boxes(alpha.squeeze(-3) > 0.5)
     for name, value in (
+        ("mask_box", mask_box),
+        ("mask_area", mask_area),
         ("reconstruction", frame),
         ("background", bg_image),
         ("foreground_mask", fg_mask),
