@@ -83,13 +83,13 @@ class GenerationResult:
     background: torch.Tensor
     masks: torch.Tensor
     boxes: torch.Tensor
-    glimpse_boxes: torch.Tensor
     ids: torch.Tensor
     presence: torch.Tensor
     valid: torch.Tensor
     discovered: torch.Tensor
     depth: torch.Tensor
     observed: int
+    glimpse_boxes: torch.Tensor | None = None
 
 
 class Scalor:

@@ -11,7 +11,6 @@ import pyro
 import pyro.distributions as dist
 import pytest
 import torch
-from pyro.infer.util import is_validation_enabled
 
 from pyro_scalor.api import Scalor
 from pyro_scalor.model.config import get_model_config
@@ -25,17 +24,6 @@ from pyro_scalor.nll import (
 from pyro_scalor.train.iwae import bound_per_datum
 
 S, Q = 0.7, 0.8
-
-
-@pytest.fixture(autouse=True)
-def _isolated():
-    threads, validation = torch.get_num_threads(), is_validation_enabled()
-    torch.set_num_threads(1)
-    pyro.clear_param_store()
-    yield
-    pyro.clear_param_store()
-    pyro.enable_validation(validation)
-    torch.set_num_threads(threads)
 
 
 def toy_model(x):

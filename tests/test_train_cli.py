@@ -11,24 +11,12 @@ import shutil
 import pyro
 import pytest
 import torch
-from pyro.infer.util import is_validation_enabled
 
 from pyro_scalor.cli import main
 from pyro_scalor.train import trainer as trainer_mod
 from pyro_scalor.train.checkpoint import load_checkpoint
 
 METRICS = ("mota", "motp", "idf1", "precision", "recall", "count_mae", "propagated_fraction")
-
-
-@pytest.fixture(autouse=True)
-def _isolated():
-    threads, validation = torch.get_num_threads(), is_validation_enabled()
-    torch.set_num_threads(1)
-    pyro.clear_param_store()
-    yield
-    pyro.clear_param_store()
-    pyro.enable_validation(validation)
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

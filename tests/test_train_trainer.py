@@ -21,17 +21,6 @@ from pyro_scalor.train.trainer import NonFiniteLossError, Trainer
 SMOKE = RUN_PRESETS["smoke"]
 
 
-@pytest.fixture(autouse=True)
-def _isolated():
-    threads, validation = torch.get_num_threads(), is_validation_enabled()
-    torch.set_num_threads(1)
-    pyro.clear_param_store()
-    yield
-    pyro.clear_param_store()
-    pyro.enable_validation(validation)
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
