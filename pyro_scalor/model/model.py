@@ -16,7 +16,7 @@ import torch
 from pyro_scalor.model import sites
 from pyro_scalor.model.distributions import presence_dist, presence_value
 from pyro_scalor.model.geometry import flatten_lead
-from pyro_scalor.model.priors import TRANSITIONS, background_prior
+from pyro_scalor.model.priors import TRANSITIONS
 from pyro_scalor.model.program import ScalorProgram
 from pyro_scalor.model.rejection import accept_proposals
 from pyro_scalor.model.render import composite, decode_glimpses, object_layers, presence_mask
@@ -135,21 +135,15 @@ class ScalorModel(ScalorProgram):
         return discovered_slots(self, t, pres, where, what, depth, prop_mask, dmask)[0]
 
     def _background(self, t, b, z_prev, h, plates, device):
+        """Sample ``bg_t`` from its prior: standard normal at t = 0 or if 'fixed', else the GRU."""
         cfg = self.cfg
-        like = torch.zeros(b, cfg.z_bg_dim, device=device)
         prev = None if z_prev is None else z_prev.squeeze(-2)
-        if prev is not None and h.shape[:-1] != prev.shape[:-1]:
-            h = h.expand(prev.shape[:-1] + h.shape[-1:])
         if cfg.background_prior == "learned" and prev is not None:
-            flat, lead = flatten_lead(prev, 1)
-            loc, scale, h_new = self.nets.bg_transition(flat, h.reshape(-1, h.shape[-1]))
-            loc, scale, h = (
-                loc.view(lead + loc.shape[-1:]),
-                scale.view(lead + scale.shape[-1:]),
-                h_new.view(lead + h_new.shape[-1:]),
-            )
+            h = h.expand(prev.shape[:-1] + h.shape[-1:])
+            loc, scale, h = _apply_flat(self.nets.bg_transition, prev, h)
         else:
-            loc, scale, h = background_prior("fixed", None, None, h, like)
+            loc = torch.zeros(b, cfg.z_bg_dim, device=device)
+            scale = torch.ones_like(loc)
         with plates["batch"]:
             z = pyro.sample(sites.bg(t), _normal(loc.unsqueeze(-2), scale.unsqueeze(-2)))
         return z, h
@@ -203,6 +197,13 @@ def mask_boxes(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     y0, y1 = first(rows), h - first(rows.flip(-1))
     boxes = torch.stack([x0, y0, x1, y1], -1) * (area > 0).unsqueeze(-1)
     return boxes, area
+
+
+def _apply_flat(module, *xs: torch.Tensor):
+    """Apply ``module`` to (..., D) inputs flattened over their leading dims; restore them."""
+    lead = xs[0].shape[:-1]
+    out = module(*(x.reshape(-1, x.shape[-1]) for x in xs))
+    return tuple(o.view(lead + o.shape[-1:]) for o in out)
 
 
 def _normal(loc: torch.Tensor, scale: torch.Tensor) -> dist.Distribution:

@@ -2,8 +2,8 @@
 
 Transition priors give p(where, what, depth of a propagated object | its tracker state):
 ``learned`` uses the tracker GRU (what and depth as residuals of the previous values), ``fixed``
-is a standard normal. Background priors give p(z_bg_t | z_bg_<t): ``learned`` is a GRU
-transition, ``fixed`` a standard normal at every frame.
+is a standard normal. (The background prior, ``learned`` GRU transition or ``fixed`` standard
+normal, is chosen by ``ModelConfig.background_prior`` in the model's ``_background``.)
 """
 
 from __future__ import annotations
@@ -34,10 +34,3 @@ def fixed_transition(tracker_out: dict, prev_what: torch.Tensor, prev_depth: tor
 
 
 TRANSITIONS = {"learned": learned_transition, "fixed": fixed_transition}
-
-
-def background_prior(kind: str, transition, z_prev: torch.Tensor | None, h, like: torch.Tensor):
-    """Prior ``(loc, scale, h)`` of z_bg_t; ``like`` (..., Dbg) fixes shape at t = 0."""
-    if kind == "fixed" or z_prev is None:
-        return torch.zeros_like(like), torch.ones_like(like), h
-    return transition(z_prev, h)
