@@ -5,7 +5,6 @@ from __future__ import annotations
 import pyro
 import pytest
 import torch
-from pyro.infer.util import is_validation_enabled
 
 from pyro_scalor.api import Scalor, TrackingResult
 from pyro_scalor.model.config import get_model_config
@@ -15,15 +14,9 @@ B, T = 2, 3
 
 
 @pytest.fixture(autouse=True)
-def _isolated():
-    threads, validation = torch.get_num_threads(), is_validation_enabled()
-    torch.set_num_threads(1)
-    pyro.clear_param_store()
+def _seeded():
+    """A fixed seed per test (threads, param store and validation: tests/conftest.py)."""
     pyro.set_rng_seed(0)
-    yield
-    pyro.clear_param_store()
-    pyro.enable_validation(validation)
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

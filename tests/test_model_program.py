@@ -10,7 +10,6 @@ import pyro.poutine as poutine
 import pytest
 import torch
 from pyro.infer import Predictive, Trace_ELBO, TraceMeanField_ELBO
-from pyro.infer.util import is_validation_enabled
 from pyro.poutine.util import site_is_subsample
 
 from pyro_scalor.api import Scalor
@@ -23,17 +22,10 @@ B, T = 2, 3
 
 
 @pytest.fixture(autouse=True)
-def _isolated():
-    """One thread (the machine is shared), a clean param store, a fixed seed, validation on."""
-    threads, validation = torch.get_num_threads(), is_validation_enabled()
-    torch.set_num_threads(1)
-    pyro.clear_param_store()
+def _seeded_and_validating():
+    """A fixed seed and Pyro validation on (threads, param store, restore: tests/conftest.py)."""
     pyro.set_rng_seed(0)
     pyro.enable_validation(True)
-    yield
-    pyro.clear_param_store()
-    pyro.enable_validation(validation)
-    torch.set_num_threads(threads)
 
 
 def make_video(b: int = B, t: int = T, size: int = 64) -> torch.Tensor:
