@@ -263,9 +263,9 @@ so a variant is a `config.replace(...)`. We train the same data under four varia
 same budget and seed and **measure** the difference:
 
 * **baseline**: the CPU default.
-* **no rejection** (`ModelConfig.rejection=False`): proposals overlapping propagated objects
-  are kept. Expect more rediscovery, duplicate boxes and trackers that give up (propagation
-  collapse).
+* **no rejection** (`ModelConfig.rejection=False, suppression=False`): proposals overlapping
+  propagated objects (or each other) are kept. Expect more rediscovery, duplicate boxes and
+  trackers that give up (propagation collapse).
 * **fixed transition prior** (`transition_prior="fixed"`): propagated `what`/`where`/`depth`
   get a standard-normal prior instead of the learned GRU transition, so movement is not
   predicted.
@@ -297,7 +297,7 @@ if SMOKE:
     RUNS = WORK / "variants"
 else:
     steps = int(os.environ.get("PYRO_SCALOR_VARIANT_STEPS", "400"))
-    BASE_MODEL = get_model_config("cpu")
+    BASE_MODEL = get_run_preset("cpu-default").model
     BASE_TRAIN = get_run_preset("cpu-default").train.replace(
         steps=steps,
         num_train=2000,
@@ -311,7 +311,7 @@ DATA = BASE_TRAIN.data_preset
 
 VARIANTS = {
     "baseline": (BASE_MODEL, BASE_TRAIN),
-    "no rejection": (BASE_MODEL.replace(rejection=False), BASE_TRAIN),
+    "no rejection": (BASE_MODEL.replace(rejection=False, suppression=False), BASE_TRAIN),
     "fixed transition prior": (BASE_MODEL.replace(transition_prior="fixed"), BASE_TRAIN),
     "no discovery dropout": (BASE_MODEL, BASE_TRAIN.replace(discovery_dropout=0.0)),
 }

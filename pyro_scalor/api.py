@@ -137,8 +137,9 @@ class Scalor:
         return trainer.fit()
 
     @torch.no_grad()
-    def track(self, video, *, chunk: int = 16, temperature: float = 0.5,
-              min_area: int = 1) -> TrackingResult:
+    def track(
+        self, video, *, chunk: int = 16, temperature: float = 0.5, min_area: int = 1
+    ) -> TrackingResult:
         """Infer objects in ``video`` (B, T, C, H, W) with posterior modes; see TrackingResult."""
         cfg = self.config
         video = validate_video(
@@ -225,8 +226,9 @@ class Scalor:
             observed=observed,
         )
 
-    def _track_chunk(self, video: torch.Tensor, temperature: float,
-                     min_area: int) -> TrackingResult:
+    def _track_chunk(
+        self, video: torch.Tensor, temperature: float, min_area: int
+    ) -> TrackingResult:
         kw = dict(temperature=temperature, disc_pres_prior=1e-3, deterministic=True)
         rec_g: dict = {}
         rec_m: dict = {}

@@ -118,8 +118,9 @@ def run_main(args) -> int:
         print(f"[2/3] {run_dir} is already trained; skipping training")
     else:
         print(f"[2/3] training preset {args.preset} ({preset.description}) in {run_dir}")
-        scalor = Scalor(preset.train.model_config(preset.model), device=device,
-                        seed=preset.train.seed)
+        scalor = Scalor(
+            preset.train.model_config(preset.model), device=device, seed=preset.train.seed
+        )
         trainer = Trainer(
             scalor,
             preset.train,

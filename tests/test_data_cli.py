@@ -75,8 +75,23 @@ def test_cli_make_list_preview_stats(tmp_path, capsys):
     assert len(list(cache.glob("smoke/*/COMPLETE"))) == 3
 
     out_dir = tmp_path / "preview"
-    assert main(["data", "preview", "--preset", "dsprites-md", "--out", str(out_dir),
-                 "--index", "2", "--split", "val"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "preview",
+                "--preset",
+                "dsprites-md",
+                "--out",
+                str(out_dir),
+                "--index",
+                "2",
+                "--split",
+                "val",
+            ]
+        )
+        == 0
+    )
     gif, png = out_dir / "dsprites-md-val-2.gif", out_dir / "dsprites-md-val-2.png"
     assert gif.stat().st_size > 1000 and png.stat().st_size > 1000
     from PIL import Image
@@ -87,8 +102,21 @@ def test_cli_make_list_preview_stats(tmp_path, capsys):
         assert im.width > 800
 
     stats = tmp_path / "stats.json"
-    assert main(["data", "stats", "--preset", "dsprites-ld", "--json", str(stats),
-                 "--num-sequences", "20"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "stats",
+                "--preset",
+                "dsprites-ld",
+                "--json",
+                str(stats),
+                "--num-sequences",
+                "20",
+            ]
+        )
+        == 0
+    )
     result = json.loads(stats.read_text())
     assert result["num_sequences"] == 20 and result["paper_visible_average"] == 9.2
     vis = result["visible_per_frame"]

@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from pyro_scalor.model.geometry import pixels_to_boxes
-from pyro_scalor.model.rejection import accept_proposals, overlap_ratio
+from pyro_scalor.model.rejection import (
+    accept_proposals,
+    box_overlap,
+    overlap_ratio,
+    suppress_duplicates,
+)
 
 
 def square_mask(value: float = 1.0) -> torch.Tensor:
@@ -80,3 +85,60 @@ def test_rejection_broadcasts_over_particles_and_batch():
     assert accept.shape == (4, 2, 3)
     torch.testing.assert_close(accept[:, 0], torch.tensor([0.0, 0.0, 1.0]).expand(4, 3))
     torch.testing.assert_close(accept[:, 1], torch.ones(4, 3))
+
+
+# ------------------------------------------------------------------ duplicate suppression
+A = (24, 24, 32, 32)  # 8 x 8
+A_SHIFT = (26, 24, 34, 32)  # A moved 2 px right: intersection 6 x 8 = 48 of 64 -> 0.75
+A_HALF = (28, 24, 36, 32)  # 4 x 8 = 32 of 64 -> 0.5
+INNER = (26, 26, 30, 30)  # 4 x 4 inside A: 16 of the smaller 16 -> 1.0
+APART = (48, 48, 56, 56)
+
+
+def test_box_overlap_hand_computed():
+    over = box_overlap(pixel_boxes(A, A_SHIFT, A_HALF, INNER, APART))
+    assert over.shape == (5, 5)
+    torch.testing.assert_close(over[0], torch.tensor([1.0, 0.75, 0.5, 1.0, 0.0]))
+    torch.testing.assert_close(over, over.T)
+
+
+def test_suppression_keeps_the_more_present_of_two_duplicates():
+    boxes = pixel_boxes(A, A_SHIFT, APART)
+    keep = suppress_duplicates(torch.tensor([0.8, 0.9, 0.9]), boxes, 0.3)
+    torch.testing.assert_close(keep, torch.tensor([0.0, 1.0, 1.0]))
+
+
+def test_suppression_threshold_and_ties():
+    boxes = pixel_boxes(A, A_HALF)
+    pres = torch.tensor([1.0, 1.0])  # a tie: the lower index wins
+    torch.testing.assert_close(suppress_duplicates(pres, boxes, 0.3), torch.tensor([1.0, 0.0]))
+    torch.testing.assert_close(suppress_duplicates(pres, boxes, 0.5), torch.tensor([1.0, 1.0]))
+
+
+def test_absent_proposals_suppress_nothing():
+    boxes = pixel_boxes(A, INNER)
+    keep = suppress_duplicates(torch.tensor([0.4, 0.2]), boxes, 0.3)
+    torch.testing.assert_close(keep, torch.ones(2))
+
+
+def test_suppression_broadcasts_over_particles_and_batch():
+    boxes = pixel_boxes(A, A_SHIFT, APART).expand(4, 2, 3, 4)
+    pres = torch.tensor([[0.9, 0.95, 0.9], [0.9, 0.1, 0.9]]).expand(4, 2, 3)
+    keep = suppress_duplicates(pres, boxes, 0.3)
+    assert keep.shape == (4, 2, 3)
+    torch.testing.assert_close(keep[:, 0], torch.tensor([0.0, 1.0, 1.0]).expand(4, 3))
+    # in the second frame the absent duplicate is dropped, the present one kept
+    torch.testing.assert_close(keep[:, 1], torch.tensor([1.0, 0.0, 1.0]).expand(4, 3))
+
+
+def test_propagated_objects_suppress_overlapping_proposals():
+    boxes = pixel_boxes(A, APART, A_HALF)
+    pres = torch.tensor([0.9, 0.9, 0.2])
+    kept_boxes = pixel_boxes(A_SHIFT, APART)
+    # a present propagated object on A_SHIFT suppresses the proposal on A; an absent one on
+    # APART suppresses nothing
+    keep = suppress_duplicates(pres, boxes, 0.3, torch.tensor([1.0, 0.0]), kept_boxes)
+    torch.testing.assert_close(keep, torch.tensor([0.0, 1.0, 0.0]))
+    cross = box_overlap(boxes, kept_boxes)
+    assert cross.shape == (3, 2)
+    torch.testing.assert_close(cross[:, 0], torch.tensor([0.75, 0.0, 0.75]))

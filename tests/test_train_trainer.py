@@ -119,7 +119,12 @@ def test_resume_continues_exactly(tmp_path, dataset):
     losses = [e["train_loss"] for e in straight.history]
     assert len(losses) == n and len(set(losses)) == n
     assert [e["train_loss"] for e in second.history] == losses
-    assert second.history == straight.history  # every logged term, exactly
+    # every logged term, exactly (wall-clock seconds aside, which only grow)
+    strip = lambda h: [{k: v for k, v in e.items() if k != "seconds"} for e in h]  # noqa: E731
+    assert strip(second.history) == strip(straight.history)
+    seconds = [e["seconds"] for e in second.history]
+    assert all(0 < a < b for a, b in zip(seconds, seconds[1:]))
+    assert load_checkpoint(tmp_path / "split" / "checkpoint.pt")["seconds"] == second.seconds
     a, b = params(straight), params(second)
     for k in a:
         assert torch.equal(a[k], b[k]), k
@@ -141,10 +146,22 @@ def test_resume_refuses_a_different_configuration(tmp_path, dataset):
     with pytest.raises(ValueError, match="model config differs"):
         other = get_model_config("tiny", max_objects=3)
         make_trainer(tmp_path, cfg, dataset, resume=True, model_config=other)
-    # only the number of steps may change
+    # only the number of steps and the time budget may change
     assert make_trainer(tmp_path, cfg.replace(steps=5), dataset, resume=True).step == 1
+    assert make_trainer(tmp_path, cfg.replace(max_seconds=9.0), dataset, resume=True).step == 1
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         make_trainer(tmp_path / "empty", cfg, dataset, resume=True)
+
+
+def test_time_budget_stops_training_early(tmp_path, dataset):
+    cfg = smoke_cfg(steps=50, max_seconds=1e-6)
+    trainer = make_trainer(tmp_path, cfg, dataset)
+    summary = trainer.fit()
+    assert summary["steps"] == 1 and summary["out_of_time"]
+    assert summary["train_seconds"] == trainer.seconds > 0
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 1
+    with pytest.raises(ValueError, match="max_seconds"):
+        cfg.replace(max_seconds=0)
 
 
 # ------------------------------------------------------------------------------------------

@@ -39,9 +39,14 @@ def default_cache_dir() -> Path:
 def cache_key(config: DataConfig, split: str, num_sequences: int) -> str:
     """Hex digest of the generator version, the full config, the split and the count."""
     text = json.dumps(
-        {"version": GENERATOR_VERSION, "config": json.loads(config_json(config)),
-         "split": split, "num_sequences": num_sequences},
-        sort_keys=True, separators=(",", ":"),
+        {
+            "version": GENERATOR_VERSION,
+            "config": json.loads(config_json(config)),
+            "split": split,
+            "num_sequences": num_sequences,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
     )
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
@@ -80,8 +85,9 @@ def write_entry(
     tmp.mkdir()
     try:
         out = {
-            name: np.lib.format.open_memmap(tmp / f"{name}.npy", mode="w+", dtype=dtype,
-                                            shape=shape)
+            name: np.lib.format.open_memmap(
+                tmp / f"{name}.npy", mode="w+", dtype=dtype, shape=shape
+            )
             for name, (shape, dtype) in split_shapes(config, num_sequences).items()
         }
         start = time.perf_counter()

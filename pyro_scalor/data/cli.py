@@ -39,7 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``data`` command and its sub-commands to ``subparsers``."""
     names = ", ".join(PRESETS)
     data = subparsers.add_parser(
-        "data", help="procedural moving-object datasets",
+        "data",
+        help="procedural moving-object datasets",
         description="Generate, cache, preview and measure moving-object video datasets.",
     )
     sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
@@ -50,24 +51,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--preset", required=True, help=f"dataset preset, one of: {names}")
-        p.add_argument("--seed", type=_non_negative_int, default=None,
-                       help="override the preset's seed")
+        p.add_argument(
+            "--seed", type=_non_negative_int, default=None, help="override the preset's seed"
+        )
 
     make = sub.add_parser("make", help="generate a preset's splits into the disk cache")
     common(make)
     make.add_argument("--split", choices=[*SPLITS, "all"], default="all")
-    make.add_argument("--num-sequences", type=_positive_int, default=None,
-                      help="sequences per split (default: the preset's split sizes)")
-    make.add_argument("--cache-dir", type=Path, default=None,
-                      help="cache directory (default: $PYRO_SCALOR_CACHE or ~/.cache/pyro-scalor)")
+    make.add_argument(
+        "--num-sequences",
+        type=_positive_int,
+        default=None,
+        help="sequences per split (default: the preset's split sizes)",
+    )
+    make.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="cache directory (default: $PYRO_SCALOR_CACHE or ~/.cache/pyro-scalor)",
+    )
     make.set_defaults(func=run_make)
 
     preview = sub.add_parser("preview", help="write a GIF and a PNG grid of one sequence")
     common(preview)
     preview.add_argument("--split", choices=list(SPLITS), default="test")
     preview.add_argument("--index", type=_non_negative_int, default=0)
-    preview.add_argument("--out", type=Path, default=DEFAULT_PREVIEW_DIR,
-                         help=f"output directory (default: {DEFAULT_PREVIEW_DIR})")
+    preview.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_PREVIEW_DIR,
+        help=f"output directory (default: {DEFAULT_PREVIEW_DIR})",
+    )
     preview.add_argument("--scale", type=_positive_int, default=4, help="GIF upscaling factor")
     preview.add_argument("--fps", type=_positive_float, default=4.0, help="GIF frames per second")
     preview.set_defaults(func=run_preview)
@@ -109,19 +123,23 @@ def run_make(args: argparse.Namespace) -> int:
         n = args.num_sequences or config.num_sequences(split)
         path = cache_path(config, split, n, args.cache_dir)
         cached = (path / MARKER).is_file()
-        arrays, path = load_or_generate(config, split, n, cache_dir=args.cache_dir,
-                                        progress=not getattr(args, "quiet", False))
+        arrays, path = load_or_generate(
+            config, split, n, cache_dir=args.cache_dir, progress=not getattr(args, "quiet", False)
+        )
         seconds = json.loads((path / META).read_text())["seconds"]
         state = "cached" if cached else f"generated in {seconds:.1f} s"
-        print(f"{config.name} {split}: {n} sequences, video {tuple(arrays['video'].shape)} "
-              f"uint8, {state}: {path}")
+        print(
+            f"{config.name} {split}: {n} sequences, video {tuple(arrays['video'].shape)} "
+            f"uint8, {state}: {path}"
+        )
     return 0
 
 
 def run_preview(args: argparse.Namespace) -> int:
     """Write a GIF (boxes coloured by id) and PNG grids of one sequence; print their paths."""
-    paths = write_preview(_config(args), args.split, args.index, args.out, scale=args.scale,
-                          fps=args.fps)
+    paths = write_preview(
+        _config(args), args.split, args.index, args.out, scale=args.scale, fps=args.fps
+    )
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 
@@ -129,8 +147,9 @@ def run_preview(args: argparse.Namespace) -> int:
 def run_stats(args: argparse.Namespace) -> int:
     """Measure the preset and write the results as JSON; print a one-line summary."""
     config = _config(args)
-    result = measure(config, args.split, args.num_sequences,
-                     progress=not getattr(args, "quiet", False))
+    result = measure(
+        config, args.split, args.num_sequences, progress=not getattr(args, "quiet", False)
+    )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     vis = result["visible_per_frame"]

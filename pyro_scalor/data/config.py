@@ -78,9 +78,7 @@ class DataConfig:
         # Normalise sequences to tuples so that configs built from lists (JSON) compare equal.
         object.__setattr__(self, "shapes", tuple(self.shapes))
         object.__setattr__(self, "digits", tuple(int(d) for d in self.digits))
-        object.__setattr__(
-            self, "colours", tuple(tuple(float(v) for v in c) for c in self.colours)
-        )
+        object.__setattr__(self, "colours", tuple(tuple(float(v) for v in c) for c in self.colours))
         object.__setattr__(self, "discovery_steps", tuple(int(s) for s in self.discovery_steps))
         self._check()
 
@@ -88,8 +86,19 @@ class DataConfig:
         """Raise ValueError naming the first bad field and what it should be."""
         check_choice(self.objects, OBJECT_KINDS, "object kind")
         check_choice(self.background, BACKGROUNDS, "background")
-        for field in ("image_size", "env_size", "seq_len", "min_objects", "max_objects",
-                      "min_size", "max_size", "seed", "num_train", "num_val", "num_test"):
+        for field in (
+            "image_size",
+            "env_size",
+            "seq_len",
+            "min_objects",
+            "max_objects",
+            "min_size",
+            "max_size",
+            "seed",
+            "num_train",
+            "num_val",
+            "num_test",
+        ):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"{field} must be an integer, got {value!r}")
@@ -120,8 +129,10 @@ class DataConfig:
             _at_least(field, value, 0)
         _ordered("min_speed", self.min_speed, "max_speed", self.max_speed)
         _ordered(
-            "background_min_speed", self.background_min_speed,
-            "background_max_speed", self.background_max_speed,
+            "background_min_speed",
+            self.background_min_speed,
+            "background_max_speed",
+            self.background_max_speed,
         )
         if not self.shapes:
             raise ValueError(f"shapes must not be empty; choose from {', '.join(SHAPES)}")

@@ -91,8 +91,9 @@ def load_dataset(
     ``~/.cache/pyro-scalor``); ``num_sequences`` defaults to the config's size of the split.
     """
     config = resolve_config(preset, **overrides)
-    arrays, path = load_or_generate(config, split, num_sequences, cache_dir=cache_dir,
-                                    progress=progress)
+    arrays, path = load_or_generate(
+        config, split, num_sequences, cache_dir=cache_dir, progress=progress
+    )
     return MovingObjectsDataset(arrays, config, split, path)
 
 
@@ -113,5 +114,11 @@ def make_loader(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     generator = torch.Generator()
     generator.manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
-                      generator=generator, num_workers=num_workers)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        drop_last=drop_last,
+        generator=generator,
+        num_workers=num_workers,
+    )

@@ -104,8 +104,9 @@ def sample_scene(config: DataConfig, bank: SpriteBank, rng: np.random.Generator)
     """Draw the objects of one sequence and their trajectories from ``rng``."""
     t_len = config.seq_len
     if config.discovery_steps:
-        counts = rng.integers(config.min_objects, config.max_objects + 1,
-                              size=len(config.discovery_steps))
+        counts = rng.integers(
+            config.min_objects, config.max_objects + 1, size=len(config.discovery_steps)
+        )
         birth = np.repeat(np.asarray(config.discovery_steps), counts)
     else:
         n = int(rng.integers(config.min_objects, config.max_objects + 1))
@@ -172,7 +173,7 @@ def render_scene(
                 continue
             if cx0 > x0 + bx0 or cy0 > y0 + by0 or cx1 < x0 + bx1 or cy1 < y0 + by1:
                 # partly outside: tighten around the drawn pixels that remain inside the view
-                part = drawn[o][cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
+                part = drawn[o][cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
                 cols = np.flatnonzero(part.any(axis=0))
                 if cols.size == 0:
                     continue
@@ -180,7 +181,7 @@ def render_scene(
                 cx0, cx1 = cx0 + int(cols[0]), cx0 + int(cols[-1]) + 1
                 cy0, cy1 = cy0 + int(rows[0]), cy0 + int(rows[-1]) + 1
             region = frame[cy0:cy1, cx0:cx1]
-            region += alpha3[o][cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0] * (colour[o] - region)
+            region += alpha3[o][cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0] * (colour[o] - region)
             hits.append((t, o, cx0, cy0, cx1, cy1))
     if hits:
         table = np.asarray(hits, dtype=np.int64)
@@ -201,8 +202,9 @@ def generate_sequence(
     scene = sample_scene(config, bank, rng)
     size = config.image_size
     if config.background == "moving":
-        frames, _ = moving_background(rng, size, config.seq_len, config.background_min_speed,
-                                      config.background_max_speed)
+        frames, _ = moving_background(
+            rng, size, config.seq_len, config.background_min_speed, config.background_max_speed
+        )
     else:
         frames = np.zeros((config.seq_len, size, size, 3), dtype=np.float32)
     obj_boxes, obj_visible = render_scene(config, bank, scene, frames)

@@ -65,8 +65,11 @@ def write_preview(
         marked = [s - start for s in config.discovery_steps if start <= s < stop]
         fig = plot_sequence_grid(
             {"original": frames[part], "boxes": dimmed[part]},
-            boxes=seq.boxes[part], ids=seq.ids, valid=seq.visible[part],
-            discovered=None if new is None else new[part], title=title,
+            boxes=seq.boxes[part],
+            ids=seq.ids,
+            valid=seq.visible[part],
+            discovered=None if new is None else new[part],
+            title=title,
             margin_frames=marked or None,
             margin_label="new objects appear" if marked else None,
         )

@@ -82,17 +82,24 @@ def load_real_video(
     raw = decode_frames(path, *frames)[::frame_step]
     if crop is not None:
         top, left, height, width = crop
-        if top < 0 or left < 0 or height < 1 or width < 1 or top + height > raw.shape[1] \
-                or left + width > raw.shape[2]:
+        if (
+            top < 0
+            or left < 0
+            or height < 1
+            or width < 1
+            or top + height > raw.shape[1]
+            or left + width > raw.shape[2]
+        ):
             raise ValueError(
                 f"crop (top, left, height, width) = {crop} does not fit frames of "
                 f"{raw.shape[1]}x{raw.shape[2]}"
             )
-        raw = raw[:, top:top + height, left:left + width]
+        raw = raw[:, top : top + height, left : left + width]
     if len(raw) < seq_len:
         raise ValueError(f"only {len(raw)} frames were decoded; seq_len is {seq_len}")
     video = torch.from_numpy(np.ascontiguousarray(raw)).permute(0, 3, 1, 2).float() / 255.0
-    video = F.interpolate(video, size=size, mode="bilinear", antialias=True,
-                          align_corners=False).clamp_(0.0, 1.0)
+    video = F.interpolate(
+        video, size=size, mode="bilinear", antialias=True, align_corners=False
+    ).clamp_(0.0, 1.0)
     starts = range(0, len(video) - seq_len + 1, stride)
-    return torch.stack([video[s:s + seq_len] for s in starts])
+    return torch.stack([video[s : s + seq_len] for s in starts])

@@ -147,8 +147,9 @@ def build_digit_bank(digits: tuple[int, ...], split: str, sizes: tuple[int, ...]
     alpha, boxes = {}, {}
     for size in sizes:
         side = round(size * MNIST_FRAME_RATIO)
-        small = F.interpolate(pool[:, None], size=(side, side), mode="bilinear",
-                              antialias=True, align_corners=False)[:, 0].clamp_(0.0, 1.0)
+        small = F.interpolate(
+            pool[:, None], size=(side, side), mode="bilinear", antialias=True, align_corners=False
+        )[:, 0].clamp_(0.0, 1.0)
         patch = small.numpy()
         patch[patch < MNIST_ALPHA_FLOOR] = 0.0
         box = tight_boxes(patch > 0)

@@ -28,6 +28,9 @@ class ModelConfig:
     propagated what/where/depth, ``background_prior`` likewise for z_bg.
     Guide variants: ``rejection`` (proposal-rejection on), ``attention`` (propagation attends to
     a crop of the feature map at the tracker's previous position; else the whole map).
+    ``suppression`` (a project addition, in model and guide alike): a proposal whose box overlaps
+    a more present proposal's box by more than ``suppression_threshold`` of the smaller box is
+    dropped, so one object is not discovered twice in one frame.
     """
 
     image_size: int = 64
@@ -50,6 +53,8 @@ class ModelConfig:
     rejection: bool = True
     rejection_threshold: float = 0.3
     rejection_alpha: float = 0.1
+    suppression: bool = True
+    suppression_threshold: float = 0.3
     attention: bool = True
     transition_prior: str = "learned"
     background_prior: str = "learned"
@@ -88,6 +93,7 @@ class ModelConfig:
         need(0 < self.min_scale < self.max_scale <= 2, "need 0 < min_scale < max_scale <= 2")
         need(self.likelihood_std > 0, f"likelihood_std must be > 0, got {self.likelihood_std}")
         need(0 < self.rejection_threshold <= 1, "rejection_threshold must be in (0, 1]")
+        need(0 < self.suppression_threshold <= 1, "suppression_threshold must be in (0, 1]")
         for value, choices, what in (
             (self.transition_prior, TRANSITION_PRIORS, "transition_prior"),
             (self.background_prior, BACKGROUND_PRIORS, "background_prior"),

@@ -67,7 +67,9 @@ class ScalorGuide(ScalorProgram):
                 )
             n_prop = slots.pres.sum(-1) if t > 0 else torch.zeros(b, device=video.device)
             dmask = self._discovery_mask(discovery_mask, b, t)
-            disc, n_rej = self._discover(t, features[t], x, prop_mask, plates, temperature, dmask)
+            disc, n_rej = self._discover(
+                t, features[t], x, prop_mask, slots if t > 0 else None, plates, temperature, dmask
+            )
             slots = merge(slots, disc, cfg.max_objects)
             fg_mask = presence_mask(
                 nets.glimpse_decoder,
@@ -146,7 +148,7 @@ class ScalorGuide(ScalorProgram):
             discovered=torch.zeros(pres.shape, dtype=torch.bool, device=x.device),
         )
 
-    def _discover(self, t, feat, x, prop_mask, plates, temperature, dmask):
+    def _discover(self, t, feat, x, prop_mask, prop, plates, temperature, dmask):
         nets = self.nets
         if prop_mask is None:
             prop_mask = torch.zeros(x.shape[:-3] + (1,) + x.shape[-2:], device=x.device)
@@ -169,7 +171,7 @@ class ScalorGuide(ScalorProgram):
                     sites.disc("depth", t), head[..., 9:10], _positive(head[..., 10:11])
                 )
         return discovered_slots(
-            self, t, pres, where, what, depth, prop_mask if t > 0 else None, dmask
+            self, t, pres, where, what, depth, prop_mask if t > 0 else None, dmask, prop
         )
 
     def _encode_glimpses(self, x: torch.Tensor, box: torch.Tensor):

@@ -18,7 +18,7 @@ from pyro_scalor.model.distributions import presence_dist, presence_value
 from pyro_scalor.model.geometry import flatten_lead
 from pyro_scalor.model.priors import TRANSITIONS
 from pyro_scalor.model.program import ScalorProgram
-from pyro_scalor.model.rejection import accept_proposals
+from pyro_scalor.model.rejection import accept_proposals, suppress_duplicates
 from pyro_scalor.model.render import composite, decode_glimpses, object_layers, presence_mask
 from pyro_scalor.model.slots import Slots, merge
 
@@ -65,6 +65,7 @@ class ScalorModel(ScalorProgram):
                 t,
                 b,
                 prop_mask,
+                slots if t > 0 else None,
                 plates,
                 temperature,
                 disc_pres_prior,
@@ -118,7 +119,7 @@ class ScalorModel(ScalorProgram):
             discovered=torch.zeros_like(prev.discovered),
         )
 
-    def _discover(self, t, b, prop_mask, plates, temperature, rho, dmask, device) -> Slots:
+    def _discover(self, t, b, prop_mask, prop, plates, temperature, rho, dmask, device) -> Slots:
         cfg = self.cfg
         hw = cfg.num_cells
         probs = torch.full((b, hw), float(rho), device=device)
@@ -132,7 +133,7 @@ class ScalorModel(ScalorProgram):
                 what = pyro.sample(sites.disc("what", t), _normal(zw, torch.ones_like(zw)))
                 zd = torch.zeros(1, device=device)
                 depth = pyro.sample(sites.disc("depth", t), _normal(zd, torch.ones_like(zd)))
-        return discovered_slots(self, t, pres, where, what, depth, prop_mask, dmask)[0]
+        return discovered_slots(self, t, pres, where, what, depth, prop_mask, dmask, prop)[0]
 
     def _background(self, t, b, z_prev, h, plates, device):
         """Sample ``bg_t`` from its prior: standard normal at t = 0 or if 'fixed', else the GRU."""
@@ -149,11 +150,16 @@ class ScalorModel(ScalorProgram):
         return z, h
 
 
-def discovered_slots(program: ScalorProgram, t, pres, where, what, depth, prop_mask, dmask):
+def discovered_slots(
+    program: ScalorProgram, t, pres, where, what, depth, prop_mask, dmask, prop=None
+):
     """Turn discovery samples (..., B, HW, .) into candidate slots, applying rejection.
 
-    Returns ``(slots, num_rejected)``: num_rejected (..., B) counts proposals with presence > 0.5
-    that the rejection rule dropped.
+    Rejection drops proposals explained by the propagated mask; then, if ``cfg.suppression``,
+    duplicate suppression drops proposals whose box overlaps a more present proposal's or a
+    present propagated object's (``prop``, the propagated :class:`Slots`, None at t = 0). Returns
+    ``(slots, num_rejected)``: num_rejected (..., B) counts proposals with presence > 0.5 that
+    either rule dropped.
     """
     cfg = program.cfg
     box, logit = program.coder.discovery(where)
@@ -164,6 +170,11 @@ def discovered_slots(program: ScalorProgram, t, pres, where, what, depth, prop_m
         pres = pres * accept
     if dmask is not None:
         pres = pres * dmask.to(pres.dtype)
+    if cfg.suppression:
+        kept = (None, None) if prop is None else (prop.pres, prop.box)
+        keep = suppress_duplicates(pres, box, cfg.suppression_threshold, *kept)
+        num_rejected = num_rejected + ((pres > 0.5) & (keep < 0.5)).sum(-1).to(pres.dtype)
+        pres = pres * keep
     hw = cfg.num_cells
     ids = torch.arange(hw, device=pres.device) + 1 + t * hw
     lead = pres.shape

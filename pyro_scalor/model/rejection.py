@@ -1,5 +1,9 @@
 """Proposal rejection: drop a proposal whose area is already explained by propagated objects.
 
+Also duplicate suppression among the proposals of one frame (:func:`suppress_duplicates`), a
+project addition beside the paper's rule: without it two neighbouring cells often both claim one
+object at the first frame, and the two copies then propagate as a duplicate track.
+
 The overlap ratio of a proposal is the fraction of its box (sampled on a ``size`` x ``size``
 grid) where the propagated mask exceeds ``alpha``; the proposal is accepted when the ratio is at
 most ``threshold`` (the paper's tau). Model and guide call the same function on the same values,
@@ -28,3 +32,47 @@ def accept_proposals(
     if prop_mask is None:
         return torch.ones(boxes.shape[:-1], dtype=boxes.dtype, device=boxes.device)
     return (overlap_ratio(prop_mask, boxes, alpha) <= threshold).to(boxes.dtype)
+
+
+def box_overlap(a: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+    """Boxes a (..., N, 4), b (..., M, 4) (default a) as (sx, sy, cx, cy) to (..., N, M):
+    intersection over the smaller of the two areas."""
+    b = a if b is None else b
+    lo_a, hi_a = a[..., 2:] - a[..., :2], a[..., 2:] + a[..., :2]
+    lo_b, hi_b = b[..., 2:] - b[..., :2], b[..., 2:] + b[..., :2]
+    side = (
+        torch.minimum(hi_a.unsqueeze(-2), hi_b.unsqueeze(-3))
+        - torch.maximum(lo_a.unsqueeze(-2), lo_b.unsqueeze(-3))
+    ).clamp(min=0)
+    inter = side.prod(-1)
+    area_a = (4 * a[..., 0] * a[..., 1]).clamp(min=1e-12)
+    area_b = (4 * b[..., 0] * b[..., 1]).clamp(min=1e-12)
+    return inter / torch.minimum(area_a.unsqueeze(-1), area_b.unsqueeze(-2))
+
+
+def suppress_duplicates(
+    pres: torch.Tensor,
+    boxes: torch.Tensor,
+    threshold: float,
+    kept_pres: torch.Tensor | None = None,
+    kept_boxes: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """1.0 for proposals kept, 0.0 for those suppressed; pres (..., N), boxes (..., N, 4).
+
+    A proposal is suppressed when a present proposal (presence > 0.5) that ranks above it (higher
+    presence, ties broken by lower index) overlaps its box by more than ``threshold`` of the
+    smaller box's area, or when a present object among ``kept_boxes`` (..., K, 4) with presence
+    ``kept_pres`` (..., K) (the propagated objects) does. One vectorised pass, no gradient; model
+    and guide call it on the same values, so they agree exactly.
+    """
+    with torch.no_grad():
+        n = pres.shape[-1]
+        idx = torch.arange(n, device=pres.device)
+        pi, pj = pres.unsqueeze(-1), pres.unsqueeze(-2)  # [i, j]: proposal i against j
+        beats = (pj > pi) | ((pj == pi) & (idx.unsqueeze(0) < idx.unsqueeze(1)))
+        overlap = box_overlap(boxes) > threshold
+        suppressed = (beats & overlap & (pj > 0.5)).any(-1)
+        if kept_boxes is not None:
+            hit = (box_overlap(boxes, kept_boxes) > threshold) & (kept_pres.unsqueeze(-2) > 0.5)
+            suppressed = suppressed | hit.any(-1)
+        return (~suppressed).to(pres.dtype)

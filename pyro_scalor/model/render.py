@@ -70,8 +70,12 @@ class MaskMemo:
     def get(self, what, boxes, presence, version) -> torch.Tensor | None:
         """The stored mask for these inputs, or None."""
         for e_what, e_boxes, e_pres, e_version, mask in self._entries:
-            if (e_what is what and e_version == version and torch.equal(e_boxes, boxes)
-                    and torch.equal(e_pres, presence)):
+            if (
+                e_what is what
+                and e_version == version
+                and torch.equal(e_boxes, boxes)
+                and torch.equal(e_pres, presence)
+            ):
                 return mask
         return None
 

@@ -58,6 +58,11 @@ def register(sub) -> None:
     p.add_argument("--num-train", type=_positive_int, help="training sequences to use")
     p.add_argument("--data-preset", help="override the data preset")
     p.add_argument("--checkpoint-every", type=_positive_int)
+    p.add_argument(
+        "--max-seconds",
+        type=_positive_float,
+        help="stop once this much time went into training steps (equal-budget comparisons)",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
     p.add_argument("--cache-dir", type=Path, help="dataset cache directory")
@@ -95,6 +100,7 @@ TRAIN_OVERRIDES = (
     "data_preset",
     "checkpoint_every",
     "threads",
+    "max_seconds",
 )
 
 
@@ -124,7 +130,8 @@ def run_train(args) -> int:
         print(f"pyro-scalor train: stopped: {err}")
         return 3
     print(
-        f"trained {summary['steps']} steps in {summary['seconds']:.0f} s; "
+        f"trained {summary['steps']} steps in {summary['seconds']:.0f} s "
+        f"({summary['train_seconds']:.0f} s in training steps); "
         f"checkpoint: {summary['checkpoint']}"
     )
     return 0

@@ -17,6 +17,9 @@ class TrainConfig:
     ``temperature`` and ``disc_pres_prior`` are schedules over steps; ``discovery_dropout`` is
     the probability that discovery is switched off for a sequence at a frame t > 0 (forcing the
     trackers to explain what they can); ``seq_len`` crops training sequences (None = full).
+    ``max_seconds`` (optional) stops training once the time spent in training steps (logging and
+    checkpoints excluded) reaches it, for comparisons at an equal wall-clock budget; schedules
+    stay defined over ``steps``.
     """
 
     data_preset: str = "dsprites-ld"
@@ -37,6 +40,7 @@ class TrainConfig:
     image_every: int = 250
     eval_sequences: int = 200
     threads: int | None = None
+    max_seconds: float | None = None
 
     def __post_init__(self) -> None:
         def need(cond: bool, msg: str) -> None:
@@ -50,6 +54,7 @@ class TrainConfig:
         need(self.particles >= 1, f"particles must be >= 1, got {self.particles}")
         need(0.0 <= self.discovery_dropout < 1.0, "discovery_dropout must be in [0, 1)")
         need(self.seq_len is None or self.seq_len >= 1, "seq_len must be >= 1")
+        need(self.max_seconds is None or self.max_seconds > 0, "max_seconds must be > 0")
         need(self.checkpoint_every >= 1 and self.log_every >= 1, "intervals must be >= 1")
         need(
             self.objective != "vimco" or self.particles >= 2,
@@ -86,7 +91,8 @@ def _presets() -> dict[str, RunPreset]:
     ref = get_model_config("reference")
     return {
         "cpu-default": RunPreset(
-            cpu_model,
+            # 12 slots: the most objects a dsprites-ld scene holds (16 slots over-counted more)
+            cpu_model.replace(max_objects=12),
             TrainConfig(
                 steps=2000,
                 lr=3e-4,

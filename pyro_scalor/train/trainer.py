@@ -2,7 +2,10 @@
 
 Each step draws its batch from a generator seeded by (seed, step), so a run resumed from a
 checkpoint (which also restores every random-number state) continues exactly as if it had never
-stopped. Checkpoints are written atomically every ``checkpoint_every`` steps, at the end, and on
+stopped. ``seconds`` (time spent in training steps, logging and checkpoints excluded) is kept
+in the checkpoint and in every history entry, so runs compare at equal wall-clock time; with
+``max_seconds`` set, training stops when it reaches that budget. Checkpoints are written
+atomically every ``checkpoint_every`` steps, at the end, and on
 SIGINT/SIGTERM. A non-finite loss or gradient stops training with :class:`NonFiniteLossError`
 and leaves the last good checkpoint in place.
 """
@@ -64,6 +67,7 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.progress = progress
         self.step = 0
+        self.seconds = 0.0
         self._stop_signal: int | None = None
         self.history: list[dict] = []
         if dataset is None:
@@ -105,14 +109,16 @@ class Trainer:
                 f"cannot resume {self.checkpoint_path}: its model config differs "
                 "from the one given; use a new --run-dir"
             )
-        if ckpt["train_config"].replace(steps=self.cfg.steps) != self.cfg:
+        same = ckpt["train_config"].replace(steps=self.cfg.steps, max_seconds=self.cfg.max_seconds)
+        if same != self.cfg:
             raise ValueError(
                 f"cannot resume {self.checkpoint_path}: its training config differs "
-                "from the one given (only steps may change); use a new --run-dir"
+                "from the one given (only steps and max_seconds may change); use a new --run-dir"
             )
         self.scalor.nets.load_state_dict(ckpt["nets"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.step = ckpt["step"]
+        self.seconds = float(ckpt.get("seconds", 0.0))
         self.history = ckpt.get("history", [])
         set_rng_state(ckpt["rng"])
         log.info("resumed %s at step %d", self.checkpoint_path, self.step)
@@ -124,6 +130,7 @@ class Trainer:
             nets=self.scalor.nets.state_dict(),
             optimizer=self.optimizer.state_dict(),
             step=self.step,
+            seconds=self.seconds,
             rng=rng_state(),
             model_config=config_to_dict(self.scalor.config),
             train_config=config_to_dict(self.cfg),
@@ -171,8 +178,10 @@ class Trainer:
             dynamic_ncols=True,
         )
         loss_ema = None
+        out_of_time = False
         try:
-            while self.step < self.cfg.steps:
+            while self.step < self.cfg.steps and not out_of_time:
+                tick = time.perf_counter()
                 video = self.batch(self.step)
                 kw = self.step_kwargs(self.step, video)
                 loss = self.objective.loss_and_grads(
@@ -191,6 +200,10 @@ class Trainer:
                     )
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
+                self.seconds += time.perf_counter() - tick
+                out_of_time = self.cfg.max_seconds is not None and (
+                    self.seconds >= self.cfg.max_seconds
+                )
                 per_seq = float(loss) / video.shape[0]
                 loss_ema = per_seq if loss_ema is None else 0.95 * loss_ema + 0.05 * per_seq
                 self.step += 1
@@ -212,10 +225,14 @@ class Trainer:
             self._restore_signal_handlers(old_handlers)
             if self.writer is not None:
                 self.writer.flush()
+        if out_of_time:
+            log.info("time budget of %.0f s reached at step %d", self.cfg.max_seconds, self.step)
         self.save()
         return {
             "steps": self.step,
             "seconds": time.perf_counter() - start,
+            "train_seconds": self.seconds,
+            "out_of_time": out_of_time,
             "loss_ema": loss_ema,
             "interrupted": self._stop_signal is not None,
             "checkpoint": str(self.checkpoint_path),
@@ -227,7 +244,14 @@ class Trainer:
             return
         with torch.random.fork_rng(devices=[]):
             terms = loss_terms(self.scalor.model, self.scalor.guide, video, **kw)
-        entry = {"step": step, "train_loss": loss, "grad_norm": grad_norm, **kw, **terms}
+        entry = {
+            "step": step,
+            "seconds": self.seconds,
+            "train_loss": loss,
+            "grad_norm": grad_norm,
+            **kw,
+            **terms,
+        }
         entry.pop("discovery_mask", None)
         self.history.append(entry)
         log.debug("step %d: %s", step, entry)
