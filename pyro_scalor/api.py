@@ -10,6 +10,7 @@ Example::
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import torch
 from pyro_scalor.model.config import ModelConfig, get_model_config
 from pyro_scalor.model.geometry import boxes_to_pixels
 from pyro_scalor.model.guide import ScalorGuide
+from pyro_scalor.model.handlers import NoiseScale
 from pyro_scalor.model.model import ScalorModel
 from pyro_scalor.model.nets import ScalorNets
 from pyro_scalor.validation import validate_video
@@ -115,6 +117,22 @@ class Scalor:
         self.nets = ScalorNets(config).to(self.device)
         self.model = ScalorModel(self.nets)
         self.guide = ScalorGuide(self.nets)
+        self._inference = None
+
+    def inference_programs(self) -> tuple[ScalorModel, ScalorGuide]:
+        """``(model, guide)`` used by :meth:`track` and :meth:`generate`.
+
+        The training programs, except that duplicate suppression is on when
+        ``config.inference_suppression`` is set; they share ``nets`` (nothing is copied).
+        """
+        cfg = self.config
+        if cfg.suppression or not cfg.inference_suppression:
+            return self.model, self.guide
+        if self._inference is None:
+            nets = copy.copy(self.nets)
+            nets.cfg = cfg.replace(suppression=True)
+            self._inference = (ScalorModel(nets), ScalorGuide(nets))
+        return self._inference
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu") -> Scalor:
@@ -160,15 +178,17 @@ class Scalor:
         disc_pres_prior: float = 0.1,
         temperature: float = 0.1,
         seed: int | None = None,
+        noise_scale: float = 1.0,
     ) -> GenerationResult:
         """Sample whole videos from the model from t = 0 (objects and background from priors).
 
-        ``disc_pres_prior`` is the discovery presence prior (0.1 as in the paper's generation).
+        ``disc_pres_prior`` is the discovery presence prior (0.1 as in the paper's generation);
+        ``noise_scale`` multiplies the std of every Gaussian latent (1 = the model, 0 = means).
         """
         if seed is not None:
             pyro.set_rng_seed(seed)
         rec: dict = {}
-        self.model(
+        NoiseScale(noise_scale)(self.inference_programs()[0])(
             batch_size=num_sequences,
             num_frames=num_frames,
             record=rec,
@@ -186,9 +206,13 @@ class Scalor:
         disc_pres_prior: float = 0.1,
         temperature: float = 0.1,
         seed: int | None = None,
+        noise_scale: float = 1.0,
     ) -> GenerationResult:
         """Conditional generation: infer the observed ``video`` (B, T, C, H, W) with the guide,
-        then continue ``horizon`` frames with the learned transition priors (discovery on)."""
+        then continue ``horizon`` frames with the learned transition priors (discovery on).
+
+        ``noise_scale`` multiplies the std of the imagined frames' Gaussian latents (1 = the
+        model, 0 = the transition priors' means)."""
         if horizon < 1:
             raise ValueError(f"horizon must be >= 1, got {horizon}")
         cfg = self.config
@@ -198,9 +222,10 @@ class Scalor:
         if seed is not None:
             pyro.set_rng_seed(seed)
         kw = dict(temperature=temperature, disc_pres_prior=disc_pres_prior)
-        trace = poutine.trace(self.guide).get_trace(video, deterministic=True, **kw)
+        model, guide = self.inference_programs()
+        trace = poutine.trace(guide).get_trace(video, deterministic=True, **kw)
         rec: dict = {}
-        poutine.replay(self.model, trace=trace)(
+        NoiseScale(noise_scale)(poutine.replay(model, trace=trace))(
             video, num_frames=video.shape[1] + horizon, record=rec, **kw
         )
         return self._generation(rec, observed=video.shape[1])
@@ -232,8 +257,9 @@ class Scalor:
         kw = dict(temperature=temperature, disc_pres_prior=1e-3, deterministic=True)
         rec_g: dict = {}
         rec_m: dict = {}
-        trace = poutine.trace(self.guide).get_trace(video, record=rec_g, **kw)
-        poutine.replay(self.model, trace=trace)(video, record=rec_m, **kw)
+        model, guide = self.inference_programs()
+        trace = poutine.trace(guide).get_trace(video, record=rec_g, **kw)
+        poutine.replay(model, trace=trace)(video, record=rec_m, **kw)
 
         def stack(rec, key):
             return torch.stack(rec[key], 1)

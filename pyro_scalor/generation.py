@@ -401,6 +401,7 @@ def run_conditional(
     iou_threshold: float = 0.5,
     disc_pres_prior: float = 0.1,
     temperature: float = 0.1,
+    noise_scale: float = 1.0,
 ) -> tuple[dict, dict]:
     """Conditional generation over the first ``num_sequences`` of ``dataset``, scored.
 
@@ -428,6 +429,7 @@ def run_conditional(
             horizon,
             disc_pres_prior=disc_pres_prior,
             temperature=temperature,
+            noise_scale=noise_scale,
         )
         score.add(
             result,
@@ -447,6 +449,7 @@ def run_conditional(
         split=getattr(dataset, "split", None),
         disc_pres_prior=disc_pres_prior,
         temperature=temperature,
+        noise_scale=noise_scale,
     )
     return errors, example
 
@@ -572,6 +575,12 @@ def register(sub) -> None:
     p.add_argument(
         "--temperature", type=_positive_float, default=0.1, help="relaxed-presence temperature"
     )
+    p.add_argument(
+        "--noise-scale",
+        type=float,
+        default=1.0,
+        help="multiplies the std of sampled Gaussian latents (1 = the model, 0 = prior means)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=_positive_int, default=16)
     p.add_argument("--out", type=Path, default=Path("outputs/generation"), help="pictures")
@@ -587,6 +596,8 @@ def run_generate(args) -> int:
 
     if args.pictures < 0:
         raise CliError(f"--pictures must be >= 0, got {args.pictures}")
+    if not args.noise_scale >= 0:
+        raise CliError(f"--noise-scale must be >= 0, got {args.noise_scale}")
     if args.prior:
         wrong = [f"--{k}" for k in ("observe", "horizon", "preset") if getattr(args, k) is not None]
         if wrong:
@@ -616,9 +627,15 @@ def run_generate(args) -> int:
             disc_pres_prior=args.disc_pres_prior,
             temperature=args.temperature,
             seed=args.seed,
+            noise_scale=args.noise_scale,
         )
         numbers = prior_summary(result)
-        numbers.update(mode="prior", seed=args.seed, disc_pres_prior=args.disc_pres_prior)
+        numbers.update(
+            mode="prior",
+            seed=args.seed,
+            disc_pres_prior=args.disc_pres_prior,
+            noise_scale=args.noise_scale,
+        )
         per_frame = ", ".join(f"{v:.1f}" for v in numbers["objects_per_frame"])
         print(
             f"prior samples: {numbers['num_sequences']} x {numbers['frames']} frames; "
@@ -648,6 +665,7 @@ def run_generate(args) -> int:
             batch_size=args.batch_size,
             disc_pres_prior=args.disc_pres_prior,
             temperature=args.temperature,
+            noise_scale=args.noise_scale,
         )
         numbers["mode"] = "conditional"
         print(

@@ -77,7 +77,15 @@ def full_shape(fn) -> tuple:
 # ------------------------------------------------------------------------------------------
 # 1. model / guide site alignment
 VARIANTS = [
-    dict(presence=p, rejection=r, attention=a, transition_prior=tp, background_prior=bp)
+    # rejection and duplicate suppression are switched together
+    dict(
+        presence=p,
+        rejection=r,
+        suppression=r,
+        attention=a,
+        transition_prior=tp,
+        background_prior=bp,
+    )
     for p, r, a, (tp, bp) in itertools.product(
         ("relaxed", "hard"),
         (True, False),
@@ -131,6 +139,13 @@ def test_model_and_guide_sites_align(variant):
     for t in range(T):
         obs = m_tr.nodes[sites.obs(t)]
         assert full_shape(obs["fn"]) == expected_shape("obs", cfg)
+
+    # model and guide reach the same slots (rejection and suppression agree exactly)
+    rec_g, rec_m = {}, {}
+    g_tr = poutine.trace(s.guide).get_trace(video, record=rec_g)
+    poutine.replay(s.model, trace=g_tr)(video, record=rec_m)
+    for t in range(T):
+        assert torch.equal(rec_g["pres"][t], rec_m["pres"][t]), t
 
     # the swappable priors really are the ones asked for
     for t in range(1, T):

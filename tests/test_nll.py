@@ -145,3 +145,4 @@ def test_evaluate_cli_reports_nll(tmp_path, scalor_and_video):
     assert metrics["nll_particles"] == 3 and metrics["nll_sequences"] == 1
     assert metrics["nll_stderr"] is None  # one sequence: NaN, written as null
     assert math.isfinite(metrics["nll_per_pixel"]) and metrics["nll_per_pixel"] > 0
+    assert metrics["nll_values"] == [metrics["nll_per_sequence"]]

@@ -69,11 +69,15 @@ def main() -> None:
     args.out.write_text(json.dumps(results, indent=2) + "\n")
 
     train = results["default_train_set"]
-    print(f"default train set {train['video_shape']}: generated in "
-          f"{train['seconds_generate']:.1f} s ({train['seconds_total_with_cache_write']:.1f} s "
-          "with the cache write)\n")
-    print("| preset | objects in env | visible/frame mean | min | max | paper avg | diff "
-          "| object box sides (px) | s / 100 seq |")
+    print(
+        f"default train set {train['video_shape']}: generated in "
+        f"{train['seconds_generate']:.1f} s ({train['seconds_total_with_cache_write']:.1f} s "
+        "with the cache write)\n"
+    )
+    print(
+        "| preset | objects in env | visible/frame mean | min | max | paper avg | diff "
+        "| object box sides (px) | s / 100 seq |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for name, r in results["presets"].items():
         vis = r["visible_per_frame"]
@@ -81,9 +85,11 @@ def main() -> None:
         diff = f"{100 * r['relative_difference']:+.1f}%" if paper is not None else "-"
         objs = r["objects_per_sequence"]
         sides = r["object_box_side_px"]
-        print(f"| {name} | {objs['min']}-{objs['max']} | {vis['mean']:.2f} | {vis['min']} | "
-              f"{vis['max']} | {paper if paper is not None else '-'} | {diff} | "
-              f"{sides['min']}-{sides['max']} | {100 * r['seconds'] / r['num_sequences']:.2f} |")
+        print(
+            f"| {name} | {objs['min']}-{objs['max']} | {vis['mean']:.2f} | {vis['min']} | "
+            f"{vis['max']} | {paper if paper is not None else '-'} | {diff} | "
+            f"{sides['min']}-{sides['max']} | {100 * r['seconds'] / r['num_sequences']:.2f} |"
+        )
     print(f"\nwrote {args.out}")
 
 

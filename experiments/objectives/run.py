@@ -75,20 +75,36 @@ def summarise(name: str, k: int, run_dir: Path, metrics: dict) -> dict:
         "steps": ckpt["step"],
         "train_seconds": ckpt["seconds"],
         "seconds_per_step": ckpt["seconds"] / ckpt["step"],
-        **{key: metrics[key] for key in metrics if not isinstance(metrics[key], list)},
+        **metrics,
         "curve": [(e["seconds"], -e["train_loss"]) for e in hist if "seconds" in e],
     }
 
 
+def paired(rows: list[dict]) -> None:
+    """Add each row's NLL difference to the first row's on the same sequences (mean, s.e.)."""
+    base = rows[0].get("nll_values")
+    for r in rows:
+        values = r.get("nll_values")
+        if base is None or values is None or len(values) != len(base):
+            r["nll_diff"], r["nll_diff_stderr"] = float("nan"), float("nan")
+            continue
+        d = torch.tensor(values, dtype=torch.float64) - torch.tensor(base, dtype=torch.float64)
+        r["nll_diff"] = float(d.mean())
+        r["nll_diff_stderr"] = float(d.std() / len(d) ** 0.5) if len(d) > 1 else float("nan")
+
+
 def table(rows: list[dict]) -> str:
     """Markdown table of the rows."""
+    first = rows[0]["objective"]
     head = (
-        "| objective | K | steps in budget | s/step | NLL nats/seq (± s.e.) | NLL nats/pixel | "
-        "MOTA | count MAE | precision | recall |\n|---|---|---|---|---|---|---|---|---|---|\n"
+        "| objective | K | steps in budget | s/step | NLL nats/seq (± s.e.) | "
+        f"NLL - NLL({first}), paired (± s.e.) | NLL nats/pixel | MOTA | count MAE | precision | "
+        "recall |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = [
         f"| {r['objective']} | {r['particles']} | {r['steps']} | {r['seconds_per_step']:.2f} | "
-        f"{r['nll_per_sequence']:.0f} ± {r['nll_stderr']:.0f} | {r['nll_per_pixel']:.3f} | "
+        f"{r['nll_per_sequence']:.0f} ± {r['nll_stderr']:.0f} | "
+        f"{r['nll_diff']:.0f} ± {r['nll_diff_stderr']:.0f} | {r['nll_per_pixel']:.3f} | "
         f"{r['mota']:.3f} | {r['count_mae']:.3f} | {r['precision']:.3f} | {r['recall']:.3f} |"
         for r in rows
     ]
@@ -135,6 +151,7 @@ def main(argv=None) -> int:
     for name in args.only:
         run_dir = train(name, OBJECTIVES[name], args)
         rows.append(summarise(name, OBJECTIVES[name], run_dir, evaluate(name, run_dir, args)))
+    paired(rows)
     record = {
         "command": " ".join([Path(sys.argv[0]).name] + (argv or sys.argv[1:])),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch "

@@ -29,8 +29,11 @@ class ModelConfig:
     Guide variants: ``rejection`` (proposal-rejection on), ``attention`` (propagation attends to
     a crop of the feature map at the tracker's previous position; else the whole map).
     ``suppression`` (a project addition, in model and guide alike): a proposal whose box overlaps
-    a more present proposal's box by more than ``suppression_threshold`` of the smaller box is
-    dropped, so one object is not discovered twice in one frame.
+    a more present proposal's box, or a present propagated object's box, by more than
+    ``suppression_threshold`` of the smaller box is dropped, so one object is not claimed twice.
+    ``inference_suppression`` applies that rule when tracking and generating through
+    :class:`pyro_scalor.api.Scalor` even if training ran without it (like non-maximum
+    suppression at test time); training without it and tracking with it measured best.
     """
 
     image_size: int = 64
@@ -53,8 +56,9 @@ class ModelConfig:
     rejection: bool = True
     rejection_threshold: float = 0.3
     rejection_alpha: float = 0.1
-    suppression: bool = True
+    suppression: bool = False
     suppression_threshold: float = 0.3
+    inference_suppression: bool = True
     attention: bool = True
     transition_prior: str = "learned"
     background_prior: str = "learned"

@@ -169,6 +169,8 @@ def run_evaluate(args) -> int:
             cache_dir=args.cache_dir,
         )
         metrics.update({k: nll[k] for k in NLL_KEYS})
+        # per-sequence values, so that two checkpoints can be compared pairwise
+        metrics["nll_values"] = [float(v) for v in nll["nll"]]
         table += "\n" + format_nll(nll)
     print(table)
     if args.json:
