@@ -131,7 +131,7 @@ class GlimpseDecoder(nn.Module):
         super().__init__()
         n_up = int(math.log2(cfg.glimpse_size // 4))
         self.fc = nn.Sequential(nn.Linear(cfg.z_what_dim, width * 16), nn.CELU())
-        chans = [width] + [16] * n_up
+        chans = [width] + [16] * (n_up - 1) + [cfg.decoder_last_channels]
         layers: list[nn.Module] = []
         for a, b in zip(chans[:-1], chans[1:]):
             layers += [nn.ConvTranspose2d(a, b, 4, 2, 1), nn.GroupNorm(_groups(b), b), nn.CELU()]
