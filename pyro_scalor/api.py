@@ -119,19 +119,28 @@ class Scalor:
         self.guide = ScalorGuide(self.nets)
         self._inference = None
 
+    def programs(self, **changes) -> tuple[ScalorModel, ScalorGuide]:
+        """``(model, guide)`` for the config with ``changes`` applied, sharing these weights.
+
+        Built on a shallow copy of ``nets`` (same sub-modules and parameters, nothing copied)
+        whose ``cfg`` is changed; only use changes that leave parameter shapes alone (presence,
+        rejection, suppression, ...). ``self`` is left unchanged.
+        """
+        nets = copy.copy(self.nets)
+        nets.cfg = self.config.replace(**changes)
+        return ScalorModel(nets), ScalorGuide(nets)
+
     def inference_programs(self) -> tuple[ScalorModel, ScalorGuide]:
         """``(model, guide)`` used by :meth:`track` and :meth:`generate`.
 
         The training programs, except that duplicate suppression is on when
-        ``config.inference_suppression`` is set; they share ``nets`` (nothing is copied).
+        ``config.inference_suppression`` is set (built once, sharing the weights).
         """
         cfg = self.config
         if cfg.suppression or not cfg.inference_suppression:
             return self.model, self.guide
         if self._inference is None:
-            nets = copy.copy(self.nets)
-            nets.cfg = cfg.replace(suppression=True)
-            self._inference = (ScalorModel(nets), ScalorGuide(nets))
+            self._inference = self.programs(suppression=True)
         return self._inference
 
     @classmethod

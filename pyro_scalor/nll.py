@@ -19,7 +19,6 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 
 import pyro
@@ -44,13 +43,10 @@ NLL_KEYS = (
 def hard_presence_programs(scalor) -> tuple[ScalorModel, ScalorGuide]:
     """SCALOR's model and guide with hard Bernoulli presence, sharing ``scalor.nets``' weights.
 
-    Takes a :class:`pyro_scalor.api.Scalor`; returns ``(model, guide)`` built on a shallow copy of
-    its nets (same sub-modules and parameters, nothing copied) whose ``cfg`` has
-    ``presence='hard'``. ``scalor`` itself is left unchanged.
+    Takes a :class:`pyro_scalor.api.Scalor`; returns ``(model, guide)`` from
+    ``scalor.programs(presence='hard')``; ``scalor`` itself is left unchanged.
     """
-    nets = copy.copy(scalor.nets)
-    nets.cfg = scalor.config.replace(presence="hard")
-    return ScalorModel(nets), ScalorGuide(nets)
+    return scalor.programs(presence="hard")
 
 
 @torch.no_grad()

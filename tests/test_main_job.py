@@ -7,39 +7,19 @@ import json
 import torch
 
 from pyro_scalor.cli import main
+from pyro_scalor.evaluation import METRIC_KEYS
 
 
 def test_main_job_trains_evaluates_and_writes_pictures(tmp_path):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        args = [
-            "main",
-            "--preset",
-            "smoke",
-            "--out",
-            str(tmp_path / "out"),
-            "--run-dir",
-            str(tmp_path / "run"),
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            "--eval-sequences",
-            "2",
-            "--no-progress",
-            "--device",
-            "cpu",
-        ]
+        args = "main --preset smoke --eval-sequences 2 --no-progress --device cpu".split()
+        args += ["--out", str(tmp_path / "out"), "--run-dir", str(tmp_path / "run")]
+        args += ["--cache-dir", str(tmp_path / "cache")]
         assert main(args) == 0
         metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
-        for key in (
-            "mota",
-            "motp",
-            "idf1",
-            "precision",
-            "recall",
-            "count_mae",
-            "propagated_fraction",
-        ):
+        for key in METRIC_KEYS:
             assert key in metrics
         assert metrics["checkpoint_step"] == 3
         pictures = [p.suffix for p in (tmp_path / "out" / "pictures").iterdir()]

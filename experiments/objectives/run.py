@@ -1,7 +1,8 @@
 """Objective comparison (issue 4): elbo, elbo-relaxed, iwae and vimco at an equal time budget.
 
-Each objective trains the ``cpu-default`` preset on dsprites-ld with the same seed until
-``--budget`` seconds have gone into training steps (``pyro-scalor train --max-seconds``), then is
+Each objective trains the ``cpu-default`` configuration of the comparison (see
+``train_as_compared.py``) on dsprites-ld with the same seed until ``--budget`` seconds have gone
+into training steps (``TrainConfig.max_seconds``, CLI ``train --max-seconds``), then is
 evaluated on the test split: tracking metrics on ``--eval-sequences`` sequences and -log p(x)
 (importance-weighted, hard presence) with ``--nll-particles`` particles on the first
 ``--nll-sequences`` sequences, all through the ``pyro-scalor`` CLI. The script writes
@@ -39,12 +40,8 @@ def train(name: str, k: int, args) -> Path:
     ckpt = run_dir / "checkpoint.pt"
     if ckpt.exists() and torch.load(ckpt, weights_only=False).get("seconds", 0) >= args.budget:
         return run_dir
-    cmd = [sys.executable, "-m", "pyro_scalor", "-q", "train", "--preset", "cpu-default"]
-    cmd += ["--objective", name, "--particles", str(k), "--seed", str(args.seed)]
-    cmd += ["--max-seconds", str(args.budget), "--run-dir", str(run_dir), "--no-progress"]
-    cmd += ["--threads", str(args.threads)]
-    if ckpt.exists():
-        cmd.append("--resume")
+    cmd = [sys.executable, str(HERE / "train_as_compared.py"), name, str(k), str(run_dir)]
+    cmd += ["--budget", str(args.budget), "--seed", str(args.seed), "--threads", str(args.threads)]
     if args.cache_dir:
         cmd += ["--cache-dir", str(args.cache_dir)]
     sh(cmd)

@@ -22,14 +22,14 @@ class NoiseScale(Messenger):
         self.factor = float(factor)
 
     def _pyro_sample(self, msg: dict) -> None:
-        if msg["is_observed"] or msg["value"] is not None:
+        if self.factor == 1.0 or msg["is_observed"] or msg["value"] is not None:
             return
         fn = msg["fn"]
         events = 0
         while isinstance(fn, dist.Independent):
             events += fn.reinterpreted_batch_ndims
             fn = fn.base_dist
-        if not isinstance(fn, dist.Normal) or self.factor == 1.0:
+        if not isinstance(fn, dist.Normal):
             return
         scale = (fn.scale * self.factor).clamp(min=1e-8)
         new = dist.Normal(fn.loc, scale)

@@ -5,9 +5,9 @@ checkpoint (which also restores every random-number state) continues exactly as 
 stopped. ``seconds`` (time spent in training steps, logging and checkpoints excluded) is kept
 in the checkpoint and in every history entry, so runs compare at equal wall-clock time; with
 ``max_seconds`` set, training stops when it reaches that budget. Checkpoints are written
-atomically every ``checkpoint_every`` steps, at the end, and on
-SIGINT/SIGTERM. A non-finite loss or gradient stops training with :class:`NonFiniteLossError`
-and leaves the last good checkpoint in place.
+atomically every ``checkpoint_every`` steps, at the end, and on SIGINT/SIGTERM. A non-finite
+loss or gradient stops training with :class:`NonFiniteLossError` and leaves the last good
+checkpoint in place.
 """
 
 from __future__ import annotations
