@@ -150,22 +150,29 @@ def estimate_nll_on_split(
     *,
     num_sequences: int | None = None,
     nll_sequences: int = 50,
+    nll_start: int = 0,
     particles: int = 1000,
     chunk: int = 50,
     cache_dir=None,
     seed: int = 0,
 ) -> dict:
-    """:func:`estimate_nll` on the first ``nll_sequences`` sequences of a dataset split.
+    """:func:`estimate_nll` on ``nll_sequences`` sequences of a dataset split from ``nll_start``.
 
     ``preset``, ``split``, ``num_sequences`` and ``cache_dir`` select the dataset as in
-    :func:`pyro_scalor.data.load_dataset`; returns :func:`estimate_nll`'s dict (seeded: repeatable).
+    :func:`pyro_scalor.data.load_dataset`; a long estimate can be split into ranges
+    (``nll_start``) and the per-sequence values concatenated. Returns :func:`estimate_nll`'s
+    dict plus ``nll_start`` (seeded: repeatable).
     """
     from pyro_scalor.data import load_dataset
 
     ds = load_dataset(preset, split, num_sequences=num_sequences, cache_dir=cache_dir)
-    n = min(nll_sequences, len(ds))
-    video = torch.stack([ds[i]["video"] for i in range(n)])
-    return estimate_nll(scalor, video, particles=particles, chunk=chunk, seed=seed)
+    if not 0 <= nll_start < len(ds):
+        raise ValueError(f"nll_start must be in [0, {len(ds)}), got {nll_start}")
+    stop = min(nll_start + nll_sequences, len(ds))
+    video = torch.stack([ds[i]["video"] for i in range(nll_start, stop)])
+    out = estimate_nll(scalor, video, particles=particles, chunk=chunk, seed=seed)
+    out["nll_start"] = nll_start
+    return out
 
 
 def _seeded(seed: int | None, device: torch.device):

@@ -117,6 +117,27 @@ def test_estimate_nll_on_scalor(scalor_and_video):
     assert all(p.grad is None for p in scalor.nets.parameters())
 
 
+def test_nll_on_a_range_of_a_split(tmp_path):
+    """``nll_start`` selects the sequences: the same as estimating on that slice directly."""
+    from pyro_scalor.data import load_dataset
+    from pyro_scalor.nll import estimate_nll_on_split
+
+    scalor = Scalor(get_model_config("tiny"), seed=0)
+    cache = tmp_path / "cache"
+    video = torch.stack(
+        [load_dataset("smoke", "test", cache_dir=cache)[i]["video"] for i in (1, 2)]
+    )
+    kw = dict(particles=3, chunk=3, seed=5)
+    ranged = estimate_nll_on_split(
+        scalor, "smoke", nll_sequences=2, nll_start=1, cache_dir=cache, **kw
+    )
+    direct = estimate_nll(scalor, video, **kw)
+    assert ranged["nll_start"] == 1 and ranged["nll_sequences"] == 2
+    torch.testing.assert_close(ranged["nll"], direct["nll"])
+    with pytest.raises(ValueError, match="nll_start"):
+        estimate_nll_on_split(scalor, "smoke", nll_start=10**6, cache_dir=cache, **kw)
+
+
 def test_evaluate_cli_reports_nll(tmp_path, scalor_and_video):
     from pyro_scalor.cli import main
     from pyro_scalor.train.checkpoint import config_to_dict, rng_state, save_checkpoint

@@ -130,6 +130,16 @@ def test_train_resume_continues_and_refuses_other_configs(trained, cache, tmp_pa
     assert ckpt["history"][:3] == original
 
 
+def test_train_cli_sets_training_windows(cache, tmp_path, capsys):
+    extra = ("--steps", "1", "--seq-len", "2", "--seq-window", "random")
+    assert main(train_args(tmp_path / "run", cache, *extra)) == 0
+    cfg = load_checkpoint(tmp_path / "run" / "checkpoint.pt")["train_config"]
+    assert (cfg.seq_len, cfg.seq_window) == (2, "random")
+    with pytest.raises(SystemExit):
+        main(train_args(tmp_path / "bad", cache, "--seq-window", "middle"))
+    assert "invalid choice" in capsys.readouterr().err
+
+
 def test_train_cli_returns_3_on_a_non_finite_loss(cache, tmp_path, monkeypatch, capsys):
     real = trainer_mod.make_objective
 

@@ -73,6 +73,31 @@ def test_batches_and_step_arguments_are_seeded_by_step(tmp_path, dataset):
     assert "discovery_mask" not in no_dropout.step_kwargs(2, a)
 
 
+def test_random_windows_are_contiguous_seeded_and_vary(tmp_path, dataset):
+    cfg = smoke_cfg(seq_len=2, seq_window="random")
+    trainer = make_trainer(tmp_path, cfg, dataset)
+    full = torch.stack([dataset[i]["video"] for i in range(len(dataset))])  # (N, 4, 3, 64, 64)
+    starts = set()
+    for step in range(12):
+        batch = trainer.batch(step)
+        assert batch.shape == (cfg.batch_size, 2, 3, 64, 64)
+        assert torch.equal(batch, trainer.batch(step))
+        for row in batch:
+            found = [
+                (n, s)
+                for n in range(full.shape[0])
+                for s in range(full.shape[1] - 1)
+                if torch.equal(full[n, s : s + 2], row)
+            ]
+            assert found, "a window is two consecutive frames of one training sequence"
+            starts.add(found[0][1])
+    assert len(starts) > 1, "windows start at different frames"
+    first = make_trainer(tmp_path / "first", smoke_cfg(seq_len=2), dataset).batch(0)
+    assert all(any(torch.equal(full[n, :2], row) for n in range(len(full))) for row in first)
+    with pytest.raises(ValueError, match="seq_window"):
+        smoke_cfg(seq_window="middle")
+
+
 def test_fit_trains_logs_and_checkpoints(tmp_path, dataset, monkeypatch):
     saves = record_saves(monkeypatch)
     trainer = make_trainer(tmp_path, smoke_cfg(steps=3, checkpoint_every=2), dataset)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from pyro_scalor.train.config import RUN_PRESETS, get_run_preset
+from pyro_scalor.train.config import RUN_PRESETS, SEQ_WINDOWS, get_run_preset
 from pyro_scalor.train.objectives import OBJECTIVES
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,8 @@ def register(sub) -> None:
         type=_positive_float,
         help="stop once this much time went into training steps (equal-budget comparisons)",
     )
+    p.add_argument("--seq-len", type=_positive_int, help="train on windows of this many frames")
+    p.add_argument("--seq-window", choices=SEQ_WINDOWS, help="where a window starts")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
     p.add_argument("--cache-dir", type=Path, help="dataset cache directory")
@@ -83,7 +85,10 @@ def register(sub) -> None:
     e.add_argument("--no-progress", action="store_true")
     e.add_argument("--nll", action="store_true", help="also estimate -log p(x) (IWAE bound)")
     e.add_argument("--particles", type=_positive_int, default=1000, help="NLL particles K")
-    e.add_argument("--nll-sequences", type=_positive_int, default=50, help="first N sequences")
+    e.add_argument("--nll-sequences", type=_positive_int, default=50, help="N sequences")
+    e.add_argument(
+        "--nll-start", type=int, default=0, help="index of the first NLL sequence (default 0)"
+    )
     e.add_argument("--nll-chunk", type=_positive_int, default=50, help="particles per pass")
     e.set_defaults(func=run_evaluate)
 
@@ -101,6 +106,8 @@ TRAIN_OVERRIDES = (
     "checkpoint_every",
     "threads",
     "max_seconds",
+    "seq_len",
+    "seq_window",
 )
 
 
@@ -164,6 +171,7 @@ def run_evaluate(args) -> int:
             args.split,
             num_sequences=args.num_sequences,
             nll_sequences=args.nll_sequences,
+            nll_start=args.nll_start,
             particles=args.particles,
             chunk=args.nll_chunk,
             cache_dir=args.cache_dir,
@@ -171,6 +179,7 @@ def run_evaluate(args) -> int:
         metrics.update({k: nll[k] for k in NLL_KEYS})
         # per-sequence values, so that two checkpoints can be compared pairwise
         metrics["nll_values"] = [float(v) for v in nll["nll"]]
+        metrics["nll_start"] = nll["nll_start"]
         table += "\n" + format_nll(nll)
     print(table)
     if args.json:

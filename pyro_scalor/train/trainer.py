@@ -142,8 +142,15 @@ class Trainer:
         gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step)
         idx = torch.randint(len(self.dataset), (self.cfg.batch_size,), generator=gen)
         video = torch.stack([self.dataset[int(i)]["video"] for i in idx])
-        if self.cfg.seq_len is not None:
-            video = video[:, : self.cfg.seq_len]
+        length = self.cfg.seq_len
+        if length is not None and length < video.shape[1]:
+            if self.cfg.seq_window == "random":
+                b, t = video.shape[:2]
+                start = torch.randint(t - length + 1, (b,), generator=gen)
+                frames = start[:, None] + torch.arange(length)
+                video = video[torch.arange(b)[:, None], frames]
+            else:
+                video = video[:, :length]
         return video.to(self.scalor.device)
 
     def step_kwargs(self, step: int, video: torch.Tensor) -> dict:
