@@ -278,9 +278,10 @@ per frame after t = 0 (`TrackingResult.num_discovered`), and the final training 
 
 **Budget.** Full mode trains each variant for 400 steps (set `PYRO_SCALOR_VARIANT_STEPS` to
 change it) on 2000 training sequences, with the schedules compressed to that length and the
-CPU default's 4-frame training windows: a few minutes per variant on a 2-core CPU. Run directories live under `runs/notebook-variants/`, so a
-rerun loads finished variants instead of training them again. In smoke mode each variant trains
-the tiny model for 2 steps: the numbers are meaningless but computed exactly the same way.
+CPU default's 4-frame training windows: a few minutes per variant on a 2-core CPU. Run
+directories live under `runs/notebook-variants/`, so a rerun loads finished variants instead of
+training them again. In smoke mode each variant trains the tiny model for 2 steps: the numbers
+are meaningless but computed exactly the same way.
 """),
         new_code_cell(SETUP),
         new_code_cell("""\
