@@ -140,6 +140,12 @@ def test_train_cli_sets_training_windows(cache, tmp_path, capsys):
     assert "invalid choice" in capsys.readouterr().err
 
 
+def test_evaluate_cli_refuses_a_negative_nll_start(capsys):
+    with pytest.raises(SystemExit):
+        main(["evaluate", "runs/none", "--nll", "--nll-start", "-1"])
+    assert "non-negative" in capsys.readouterr().err
+
+
 def test_train_cli_returns_3_on_a_non_finite_loss(cache, tmp_path, monkeypatch, capsys):
     real = trainer_mod.make_objective
 

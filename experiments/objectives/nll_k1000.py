@@ -46,15 +46,19 @@ def run_range(args) -> None:
         print(f"{name}: {time.perf_counter() - start:.0f} s", flush=True)
 
 
+def range_files(name: str) -> list[dict]:
+    """The JSON of every range file of one objective."""
+    return [json.loads(p.read_text()) for p in sorted(OUT.glob(f"{name}_s*_n*.json"))]
+
+
 def merged(name: str) -> dict[int, float]:
     """Per-sequence NLL values of one objective, keyed by test-sequence index, from all ranges."""
     values: dict[int, float] = {}
-    for path in sorted(OUT.glob(f"{name}_s*_n*.json")):
-        m = json.loads(path.read_text())
+    for m in range_files(name):
         start = m.get("nll_start", 0)
         for i, v in enumerate(m["nll_values"], start):
             if i in values:
-                raise ValueError(f"{path}: sequence {i} is already in another range file")
+                raise ValueError(f"{name}: sequence {i} is in two range files")
             values[i] = v
     return values
 
@@ -71,7 +75,8 @@ def mean_se(xs: list[float]) -> tuple[float, float]:
 def table(args) -> str:
     """The merged table (markdown) of NLL and paired differences to elbo; also written to disk."""
     base = merged("elbo")
-    pixels = 8 * 3 * 64 * 64
+    first = range_files("elbo")[0]
+    pixels = round(first["nll_per_sequence"] / first["nll_per_pixel"])  # T*C*H*W
     rows = {r["objective"]: r for r in json.loads((HERE / "results.json").read_text())["rows"]}
     lines = [
         "| objective | K (training) | steps in budget | s/step | NLL nats/seq, K=1000 (± s.e.) "

@@ -31,6 +31,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -87,7 +94,10 @@ def register(sub) -> None:
     e.add_argument("--particles", type=_positive_int, default=1000, help="NLL particles K")
     e.add_argument("--nll-sequences", type=_positive_int, default=50, help="N sequences")
     e.add_argument(
-        "--nll-start", type=int, default=0, help="index of the first NLL sequence (default 0)"
+        "--nll-start",
+        type=_non_negative_int,
+        default=0,
+        help="index of the first NLL sequence (default 0)",
     )
     e.add_argument("--nll-chunk", type=_positive_int, default=50, help="particles per pass")
     e.set_defaults(func=run_evaluate)
