@@ -31,8 +31,9 @@ def run_single(pred_boxes, pred_ids, pred_valid, gt_boxes, gt_ids, gt_valid, **k
     def add_b(x):
         return None if x is None else np.asarray(x)[None]
 
-    if "pred_propagated" in kw:
-        kw["pred_propagated"] = add_b(kw["pred_propagated"])
+    for key in ("pred_propagated", "gt_ignore"):
+        if key in kw:
+            kw[key] = add_b(kw[key])
     return tracking_metrics(
         add_b(pred_boxes),
         add_b(pred_ids),
@@ -145,6 +146,38 @@ def test_false_positive():
     assert m["recall"] == 1.0
     assert m["count_mae"] == pytest.approx(0.5 / 3)
     assert m["num_pred"] == 7 and m["num_gt"] == 6
+
+
+def test_ignored_ground_truth_is_neither_missed_nor_matched():
+    # 3 objects over 3 frames; object 3 is "don't care" at frames 0 and 1
+    gt = moving_tracks(t_len=3, n_obj=3)
+    gt_ids = np.array([1, 2, 3])
+    gt_valid = np.ones((3, 3), dtype=bool)
+    ignore = np.zeros((3, 3), dtype=bool)
+    ignore[:2, 2] = True
+    pred_valid = gt_valid.copy()
+    pred_valid[0, 2] = False  # the ignored object missed at frame 0: no miss
+    pred_valid[2, 2] = False  # the same object missed at frame 2, not ignored: a miss
+    # frame 1: found (dropped with it); plus a false positive far from everything at frame 1
+    pred = np.concatenate([gt, np.array([square(50, 50)] * 3)[:, None]], axis=1)
+    pred_valid = np.concatenate([pred_valid, np.array([[False], [True], [False]])], axis=1)
+    m = run_single(pred, np.array([1, 2, 3, 4]), pred_valid, gt, gt_ids, gt_valid, gt_ignore=ignore)
+    assert m["num_gt"] == 7 and m["num_ignored_gt"] == 2
+    assert m["num_ignored_pred"] == 1 and m["num_pred"] == 7
+    assert m["num_misses"] == 1 and m["num_false_positives"] == 1
+    assert m["mota"] == pytest.approx(1 - 2 / 7)
+    # without the option the same predictions score one more miss and one more match
+    plain = run_single(pred, np.array([1, 2, 3, 4]), pred_valid, gt, gt_ids, gt_valid)
+    assert plain["num_gt"] == 9 and plain["num_misses"] == 2 and plain["num_matches"] == 7
+    assert "num_ignored_gt" not in plain
+    # an ignore flag on an absent object changes nothing; a wrong shape is refused
+    only_absent = np.zeros((3, 3), dtype=bool)
+    gt_valid[0, 1] = False
+    only_absent[0, 1] = True
+    a = run_single(gt, gt_ids, gt_valid, gt, gt_ids, gt_valid, gt_ignore=only_absent)
+    assert a["num_ignored_gt"] == 0 and a["mota"] == 1.0
+    with pytest.raises(ValueError, match="gt_ignore"):
+        run_single(gt, gt_ids, gt_valid, gt, gt_ids, gt_valid, gt_ignore=only_absent[:2])
 
 
 def test_empty_frame():
@@ -396,3 +429,23 @@ def test_nan_boxes_of_invalid_entries_are_ignored():
     pred_valid[1, 1] = False
     m = run_single(pred, [1, 2], pred_valid, boxes, [1, 2], valid)
     assert m["num_misses"] == 1 and m["num_matches"] == 3
+
+
+def test_edge_slivers_are_small_boxes_touching_the_frame_edge():
+    from pyro_scalor.evaluation import edge_slivers
+
+    boxes = np.array(
+        [
+            [0, 10, 3, 20],  # 30 px^2 at the left edge: a sliver
+            [10, 10, 13, 20],  # 30 px^2 inside the frame: a small whole object, kept
+            [54, 60, 64, 64],  # 40 px^2 at the bottom-right corner: not under 40, kept
+            [58, 0, 64, 6],  # 36 px^2 at the top edge: a sliver
+            [0, 0, 3, 3],  # a sliver, but not visible
+        ],
+        dtype=np.float32,
+    )
+    visible = np.array([True, True, True, True, False])
+    got = edge_slivers(boxes, visible, 64, 64, 40.0)
+    assert got.tolist() == [True, False, False, True, False]
+    # leading dimensions pass through
+    assert edge_slivers(boxes[None, None], visible[None, None], 64, 64, 40.0).shape == (1, 1, 5)

@@ -243,6 +243,28 @@ def test_every_parameter_gets_a_gradient():
     assert not non_finite
 
 
+@pytest.mark.parametrize("size", [8, 16])
+def test_coarse_background_paints_full_frames_and_trains(size):
+    s = scalor_for(background_size=size)
+    bg = s.nets.bg_decoder(torch.randn(5, s.config.z_bg_dim))
+    assert bg.shape == (5, 3, 64, 64) and ((bg > 0) & (bg < 1)).all()
+    # it stops upsampling by convolution early (the rest is bilinear)
+    full = scalor_for().nets.bg_decoder
+    assert len(s.nets.bg_decoder.conv) < len(full.conv)
+    loss = TraceMeanField_ELBO(max_plate_nesting=2).differentiable_loss(
+        s.model, s.guide, make_video()
+    )
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(p.grad is not None and p.grad.any() for p in s.nets.bg_decoder.parameters())
+
+
+@pytest.mark.parametrize("size", [2, 12, 128])
+def test_bad_background_sizes_are_refused(size):
+    with pytest.raises(ValueError, match="background_size"):
+        get_model_config("tiny", background_size=size)
+
+
 def test_loss_terms_add_up_to_the_objective():
     s = scalor_for()
     video = make_video()

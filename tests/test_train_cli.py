@@ -140,6 +140,28 @@ def test_train_cli_sets_training_windows(cache, tmp_path, capsys):
     assert "invalid choice" in capsys.readouterr().err
 
 
+def test_evaluate_cli_ignores_small_true_boxes(trained, cache, tmp_path, capsys):
+    run_dir, code, _ = trained
+    assert code == 0
+    common = [str(run_dir), "--preset", "smoke", "--cache-dir", str(cache), "--no-progress"]
+    scores = {}
+    for area in ("0", "1e9"):
+        path = tmp_path / f"m{area}.json"
+        assert main(["evaluate", *common, "--ignore-edge-area", area, "--json", str(path)]) == 0
+        scores[area] = json.loads(path.read_text())
+    assert "true boxes at the edge under 1e+09 px^2 ignored" in capsys.readouterr().out
+    strict, none_left = scores["0"], scores["1e9"]
+    assert strict["ignore_edge_area"] == 0.0 and "num_ignored_gt" not in strict
+    # every true box at the edge is under 1e9 px^2: those are ignored, with their predictions
+    assert none_left["ignore_edge_area"] == 1e9
+    ignored, kept = none_left["num_ignored_gt"], none_left["num_gt"]
+    assert ignored > 0 and ignored + kept == strict["num_gt"]
+    assert none_left["num_pred"] + none_left["num_ignored_pred"] == strict["num_pred"]
+    with pytest.raises(SystemExit):
+        main(["evaluate", *common, "--ignore-edge-area", "-1"])
+    assert "must be >= 0" in capsys.readouterr().err
+
+
 def test_evaluate_cli_refuses_a_negative_nll_start(capsys):
     with pytest.raises(SystemExit):
         main(["evaluate", "runs/none", "--nll", "--nll-start", "-1"])

@@ -11,6 +11,7 @@ tracking time (``--threshold`` changes its overlap threshold).
     python experiments/cpu_default_sweep/sweep.py T4s --run-root runs/sweep
     python experiments/cpu_default_sweep/sweep.py T4s --run-root runs/sweep --eval-only \\
         --threshold 0.5
+    python experiments/cpu_default_sweep/sweep.py T4s --run-root runs/sweep --steps 8000
 """
 
 from __future__ import annotations
@@ -64,6 +65,15 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "T4b2": ({}, dict(windows(4, 6000), batch_size=2)),
     # after the sweep: the resulting preset's configuration with another seed (run-to-run spread)
     "preset_seed1": (SCALE_22, dict(windows(4, 4000, "random"), seed=1)),
+    # session 4, changes from the preset: a coarse background (painted at 16x16), smaller z_what
+    "bg16": (dict(SCALE_22, background_size=16), windows(4, 4000, "random")),
+    "bg16w16": (dict(SCALE_22, background_size=16, z_what_dim=16), windows(4, 4000, "random")),
+    "bg16w8": (dict(SCALE_22, background_size=16, z_what_dim=8), windows(4, 4000, "random")),
+    # the resulting session-4 preset (bg16w8, 4800 steps with the 4000-step ramps), seed 1
+    "preset4_seed1": (
+        dict(SCALE_22, background_size=16, z_what_dim=8),
+        dict(windows(4, 4000, "random"), steps=4800, seed=1),
+    ),
 }
 
 
@@ -77,10 +87,18 @@ def main(argv=None) -> int:
     p.add_argument("--split", default="val")
     p.add_argument("--threshold", type=float, help="suppression threshold when tracking")
     p.add_argument("--eval-only", action="store_true")
+    p.add_argument(
+        "--steps",
+        type=int,
+        help="train to this many steps instead (schedules unchanged: they stay at their end "
+        "values); resuming a finished run this way continues it",
+    )
     p.add_argument("--cache-dir", type=Path)
     args = p.parse_args(argv)
     model_changes, train_changes = VARIANTS[args.variant]
     cfg = BASE_TRAIN.replace(threads=args.threads, **train_changes)
+    if args.steps is not None:
+        cfg = cfg.replace(steps=args.steps)
     run = args.run_root / args.variant
     torch.set_num_threads(args.threads)
     if not args.eval_only:
@@ -104,7 +122,8 @@ def main(argv=None) -> int:
     out = {k: round(float(metrics[k]), 4) for k in keys}
     out.update(step=scalor.step, split=args.split, threshold=scalor.config.suppression_threshold)
     print(args.variant, json.dumps(out))
-    suffix = "" if args.threshold is None else f"_thr{args.threshold}"
+    suffix = "" if args.steps is None else f"_step{scalor.step}"
+    suffix += "" if args.threshold is None else f"_thr{args.threshold}"
     (run / f"eval_{args.split}{suffix}.json").write_text(json.dumps(out, indent=1))
     return 0
 

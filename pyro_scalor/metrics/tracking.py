@@ -71,6 +71,7 @@ def tracking_metrics(
     *,
     iou_threshold: float = 0.5,
     pred_propagated: Any = None,
+    gt_ignore: Any = None,
 ) -> dict[str, float | int]:
     """Tracking metrics for a batch of sequences, pooled over all sequences and frames.
 
@@ -87,6 +88,12 @@ def tracking_metrics(
     ``pred_propagated (B, T, N)`` bool is given, ``propagated_fraction``: among matched
     pairs at frames after the true object's first visible frame, the fraction whose
     prediction was propagated rather than newly discovered.
+
+    ``gt_ignore`` (shaped like ``gt_valid``, bool) marks "don't care" true objects, as
+    MOTChallenge treats distractors: per frame, predictions and true objects are first matched
+    one to one (Hungarian on 1 - IoU, IoU at least ``iou_threshold``); a prediction matched to an
+    ignored object is dropped, and ignored objects are dropped, so neither counts as a miss, a
+    false positive or a match. ``num_ignored_gt`` and ``num_ignored_pred`` count the drops.
     """
     if not 0.0 <= float(iou_threshold) <= 1.0:
         raise ValueError(f"iou_threshold must lie in [0, 1]; got {iou_threshold}")
@@ -117,6 +124,17 @@ def tracking_metrics(
         propagated = check_flags(pred_propagated, "pred_propagated", shape, dims)
         if not batched:
             propagated = propagated[None]
+
+    n_ignored_gt = n_ignored_pred = 0
+    if gt_ignore is not None:
+        dims = ("B", "T", "O") if batched else ("T", "O")
+        shape = g_valid.shape if batched else g_valid.shape[1:]
+        ignore = check_flags(gt_ignore, "gt_ignore", shape, dims)
+        ignore = (ignore if batched else ignore[None]) & g_valid
+        p_valid, g_valid, n_ignored_pred = _drop_ignored(
+            p_boxes, p_valid, g_boxes, g_valid, ignore, float(iou_threshold)
+        )
+        n_ignored_gt = int(ignore.sum())
 
     accountant = mm.metrics.create()
     totals = dict.fromkeys(_MM_COUNTS, 0)
@@ -206,10 +224,35 @@ def tracking_metrics(
         "num_false_positives": n_fp,
         "num_misses": n_miss,
     }
+    if gt_ignore is not None:
+        result["num_ignored_gt"] = n_ignored_gt
+        result["num_ignored_pred"] = n_ignored_pred
     if propagated is not None:
         result["propagated_fraction"] = _ratio(n_later_propagated, n_later_pairs)
     logger.debug("tracking metrics over %d sequences x %d frames: %s", n_batch, n_frames, result)
     return result
+
+
+def _drop_ignored(p_boxes, p_valid, g_boxes, g_valid, ignore, iou_threshold):
+    """Drop ignored true objects and the predictions matched to them, frame by frame.
+
+    Takes boxes (B, T, N|O, 4) and bool valid/ignore arrays; returns new ``(p_valid, g_valid,
+    number of predictions dropped)`` (copies; the inputs are unchanged).
+    """
+    p_valid, g_valid = p_valid.copy(), g_valid.copy()
+    dropped = 0
+    for b, t in zip(*np.nonzero(ignore.any(-1))):
+        gi = np.flatnonzero(g_valid[b, t])
+        pi = np.flatnonzero(p_valid[b, t])
+        if pi.size:
+            iou = iou_matrix(g_boxes[b, t, gi], p_boxes[b, t, pi])
+            cost = np.where(iou >= iou_threshold, 1.0 - iou, 2.0)
+            rows, cols = mm.lap.linear_sum_assignment(cost)
+            hit = (cost[rows, cols] <= 1.0) & ignore[b, t, gi[rows]]
+            p_valid[b, t, pi[cols[hit]]] = False
+            dropped += int(hit.sum())
+        g_valid[b, t] &= ~ignore[b, t]
+    return p_valid, g_valid, dropped
 
 
 def _shape_of(x: Any) -> tuple[int, ...]:

@@ -25,6 +25,9 @@ class ModelConfig:
     objects of at most that many pixels lose nothing, and encoding every cell is the costliest
     part of a step); ``decoder_last_channels`` is the width of the glimpse decoder's last,
     full-resolution stage (the costliest ops of a training step at 32x32 glimpses).
+    ``background_size`` (0: ``image_size``) is the resolution the background decoder paints
+    at before bilinear upsampling to the frame: a smooth background needs little, and a coarse
+    one cannot paint small objects into the background instead of explaining them as objects.
     Priors: ``transition_prior`` ('learned' GRU transition or 'fixed' standard normal) for
     propagated what/where/depth, ``background_prior`` likewise for z_bg.
     Guide variants: ``rejection`` (proposal-rejection on), ``attention`` (propagation attends to
@@ -69,6 +72,7 @@ class ModelConfig:
     disc_presence_bias: float = 0.0
     what_scale_min: float = 1e-3
     decoder_last_channels: int = 16
+    background_size: int = 0
 
     def __post_init__(self) -> None:
         def need(cond: bool, msg: str) -> None:
@@ -95,6 +99,12 @@ class ModelConfig:
             f"encoder_glimpse_size must be a power of two in [8, glimpse_size={g}], got {e}",
         )
         need(self.decoder_last_channels >= 1, "decoder_last_channels must be >= 1")
+        bs = self.background_size
+        need(
+            bs == 0 or (4 <= bs <= self.image_size and math.log2(bs) == int(math.log2(bs))),
+            f"background_size must be 0 (image_size) or a power of two in [4, image_size], "
+            f"got {bs}",
+        )
         need(self.max_objects >= 1, f"max_objects must be >= 1, got {self.max_objects}")
         need(self.z_what_dim >= 1 and self.z_bg_dim >= 1, "latent sizes must be >= 1")
         need(0 < self.min_scale < self.max_scale <= 2, "need 0 < min_scale < max_scale <= 2")
@@ -112,6 +122,11 @@ class ModelConfig:
     def num_cells(self) -> int:
         """Number of discovery grid cells H * W."""
         return self.grid_size * self.grid_size
+
+    @property
+    def background_resolution(self) -> int:
+        """Side in pixels at which the background decoder paints (before upsampling)."""
+        return self.background_size or self.image_size
 
     def replace(self, **changes) -> ModelConfig:
         """Return a copy with ``changes`` applied (validated again)."""

@@ -163,12 +163,14 @@ class BackgroundDecoder(nn.Module):
     """z_bg (N, Dbg) to a background image (N, C, H, W) in (0, 1).
 
     Upsampling from 4x4 with channels that shrink as the resolution grows (32 up to 16x16,
-    then 16, then 8), so the full-resolution layers stay cheap.
+    then 16, then 8), so the full-resolution layers stay cheap. It paints at
+    ``cfg.background_resolution`` and upsamples bilinearly to ``cfg.image_size`` when smaller.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        n_up = int(math.log2(cfg.image_size // 4))
+        n_up = int(math.log2(cfg.background_resolution // 4))
+        self.image_size = cfg.image_size
         self.fc = nn.Sequential(nn.Linear(cfg.z_bg_dim, 32 * 16), nn.CELU())
         # channels by output resolution r = 8, 16, 32, 64, ...: 32, 32, 16, 8, ...
         chans = [32] + [max(8, min(32, 512 // (4 * 2 ** (i + 1)))) for i in range(n_up)]
@@ -179,7 +181,11 @@ class BackgroundDecoder(nn.Module):
         self.conv = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.conv(self.fc(z).view(-1, 32, 4, 4)))
+        logits = self.conv(self.fc(z).view(-1, 32, 4, 4))
+        if logits.shape[-1] != self.image_size:
+            size = (self.image_size, self.image_size)
+            logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+        return torch.sigmoid(logits)
 
 
 class BackgroundTransition(nn.Module):

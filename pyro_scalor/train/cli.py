@@ -45,6 +45,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def register(sub) -> None:
     """Add the ``train`` and ``evaluate`` sub-commands."""
     p = sub.add_parser("train", help="train SCALOR by SVI on a named preset")
@@ -90,6 +97,12 @@ def register(sub) -> None:
     e.add_argument("--device", default="auto")
     e.add_argument("--cache-dir", type=Path)
     e.add_argument("--no-progress", action="store_true")
+    e.add_argument(
+        "--ignore-edge-area",
+        type=_non_negative_float,
+        default=0.0,
+        help="true boxes at the frame's edge under this many px^2 are don't-care (default 0)",
+    )
     e.add_argument("--nll", action="store_true", help="also estimate -log p(x) (IWAE bound)")
     e.add_argument("--particles", type=_positive_int, default=1000, help="NLL particles K")
     e.add_argument("--nll-sequences", type=_positive_int, default=50, help="N sequences")
@@ -169,6 +182,7 @@ def run_evaluate(args) -> int:
         batch_size=args.batch_size,
         cache_dir=args.cache_dir,
         progress=not args.no_progress,
+        ignore_edge_area=args.ignore_edge_area,
     )
     metrics["checkpoint_step"] = scalor.step
     table = format_table(metrics)
