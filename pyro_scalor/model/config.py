@@ -134,7 +134,8 @@ class ModelConfig:
 
 
 MODEL_PRESETS: dict[str, ModelConfig] = {
-    # small and fast: the CPU default (16x16 glimpses, z_what 32, 16 slots)
+    # small and fast: the base of the CPU default (16x16 glimpses, z_what 32, 16 slots; the
+    # cpu-default run preset narrows it: pyro_scalor.train.config)
     "cpu": ModelConfig(),
     # the reference configuration of the speed benchmark and the paper-scale runs (8 channels
     # in the decoder's 32x32 stage: the three costliest ops of a CPU step live there)
