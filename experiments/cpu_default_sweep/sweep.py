@@ -69,6 +69,12 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "bg16": (dict(SCALE_22, background_size=16), windows(4, 4000, "random")),
     "bg16w16": (dict(SCALE_22, background_size=16, z_what_dim=16), windows(4, 4000, "random")),
     "bg16w8": (dict(SCALE_22, background_size=16, z_what_dim=8), windows(4, 4000, "random")),
+    "bg16w4": (dict(SCALE_22, background_size=16, z_what_dim=4), windows(4, 4000, "random")),
+    # bg16w8 with a milder final discovery prior (1e-4 instead of 1e-8): do edge slivers pay?
+    "bg16w8p4": (
+        dict(SCALE_22, background_size=16, z_what_dim=8),
+        dict(windows(4, 4000, "random"), disc_pres_prior=Schedule(0.1, 1e-4, 3000, "exponential")),
+    ),
     # the resulting session-4 preset (bg16w8, 4800 steps with the 4000-step ramps), seed 1
     "preset4_seed1": (
         dict(SCALE_22, background_size=16, z_what_dim=8),
