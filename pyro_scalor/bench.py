@@ -25,7 +25,6 @@ Example::
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import ctypes
 import gc
@@ -50,6 +49,7 @@ import pyro
 import torch
 
 from pyro_scalor.model.config import MODEL_PRESETS, ModelConfig, get_model_config
+from pyro_scalor.train.cli import _positive_int
 
 log = logging.getLogger(__name__)
 
@@ -862,13 +862,6 @@ def format_table(report: dict) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # command line
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
 
 
 def register(sub) -> None:
