@@ -77,11 +77,12 @@ def full_shape(fn) -> tuple:
 # ------------------------------------------------------------------------------------------
 # 1. model / guide site alignment
 VARIANTS = [
-    # rejection and duplicate suppression are switched together
+    # rejection and duplicate suppression (of proposals and of tracks) are switched together
     dict(
         presence=p,
         rejection=r,
         suppression=r,
+        track_suppression_threshold=0.05 if r else 0.0,
         attention=a,
         transition_prior=tp,
         background_prior=bp,

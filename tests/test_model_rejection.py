@@ -5,11 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
+from pyro_scalor.model.config import get_model_config
 from pyro_scalor.model.geometry import pixels_to_boxes
+from pyro_scalor.model.model import end_duplicate_tracks
 from pyro_scalor.model.rejection import (
     accept_proposals,
+    box_iou,
     box_overlap,
     overlap_ratio,
+    suppress_duplicate_tracks,
     suppress_duplicates,
 )
 
@@ -142,3 +146,62 @@ def test_propagated_objects_suppress_overlapping_proposals():
     cross = box_overlap(boxes, kept_boxes)
     assert cross.shape == (3, 2)
     torch.testing.assert_close(cross[:, 0], torch.tensor([0.75, 0.0, 0.75]))
+
+
+# ------------------------------------------------------------------ duplicate tracks
+def test_box_iou_hand_computed():
+    iou = box_iou(pixel_boxes(A, A_SHIFT, A_HALF, INNER, APART))
+    # A vs A_SHIFT: 48 / (64 + 64 - 48); vs A_HALF: 32 / 96; vs INNER: 16 / 64; apart: 0
+    torch.testing.assert_close(iou[0], torch.tensor([1.0, 0.6, 1 / 3, 0.25, 0.0]))
+    torch.testing.assert_close(iou, iou.T)
+    torch.testing.assert_close(box_iou(pixel_boxes(A), pixel_boxes(A_SHIFT)), torch.tensor([[0.6]]))
+
+
+def test_duplicate_tracks_end_the_younger_at_equal_presence():
+    boxes = pixel_boxes(A, A_SHIFT, APART)
+    pres = torch.ones(3)
+    ids = torch.tensor([7, 3, 9])  # slot 1 holds the older track
+    keep = suppress_duplicate_tracks(pres, boxes, ids, 0.5)
+    torch.testing.assert_close(keep, torch.tensor([0.0, 1.0, 1.0]))
+    # above the pair's IoU (0.6) nothing is dropped
+    torch.testing.assert_close(suppress_duplicate_tracks(pres, boxes, ids, 0.7), torch.ones(3))
+
+
+def test_duplicate_tracks_more_present_wins_and_absent_tracks_drop_nothing():
+    boxes = pixel_boxes(A, A_SHIFT)
+    ids = torch.tensor([1, 2])
+    keep = suppress_duplicate_tracks(torch.tensor([0.7, 0.9]), boxes, ids, 0.5)
+    torch.testing.assert_close(keep, torch.tensor([0.0, 1.0]))
+    keep = suppress_duplicate_tracks(torch.tensor([0.4, 0.3]), boxes, ids, 0.5)
+    torch.testing.assert_close(keep, torch.ones(2))
+
+
+def test_duplicate_tracks_broadcast_over_particles_and_batch():
+    boxes = pixel_boxes(A, A_SHIFT, APART).expand(3, 2, 3, 4)
+    pres = torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, 1.0]]).expand(3, 2, 3)
+    keep = suppress_duplicate_tracks(pres, boxes, torch.tensor([4, 2, 6]), 0.5)
+    assert keep.shape == (3, 2, 3)
+    torch.testing.assert_close(keep[:, 0], torch.tensor([0.0, 1.0, 1.0]).expand(3, 3))
+    # the second row's duplicate is absent: the present track stays
+    torch.testing.assert_close(keep[:, 1], torch.tensor([1.0, 0.0, 1.0]).expand(3, 3))
+
+
+@pytest.mark.parametrize(
+    "changes, ended",
+    [
+        (dict(suppression=True, track_suppression_threshold=0.5), True),
+        (dict(suppression=True, track_suppression_threshold=0.0), False),
+        (dict(suppression=False, track_suppression_threshold=0.5), False),
+    ],
+)
+def test_end_duplicate_tracks_follows_the_config(changes, ended):
+    cfg = get_model_config("tiny", **changes)
+    pres = torch.ones(2)
+    out = end_duplicate_tracks(cfg, pres, pixel_boxes(A, A_SHIFT), torch.tensor([2, 1]))
+    torch.testing.assert_close(out, torch.tensor([0.0 if ended else 1.0, 1.0]))
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5])
+def test_track_suppression_threshold_is_validated(bad):
+    with pytest.raises(ValueError, match="track_suppression_threshold"):
+        get_model_config("tiny", track_suppression_threshold=bad)

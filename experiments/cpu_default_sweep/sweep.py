@@ -6,12 +6,15 @@ in ``VARIANTS``. The sweep ran two or three variants at a time with one torch th
 2-core machine; each variant trains a fixed number of steps, so its result does not depend on
 what else ran, only its time does. Scores are tracking metrics on the first 100 sequences of the
 *validation* split (the test split is kept for the final preset), with duplicate suppression at
-tracking time (``--threshold`` changes its overlap threshold).
+tracking time (``--threshold`` changes its overlap threshold, ``--track-threshold`` turns on track
+suppression at that IoU).
 
     python experiments/cpu_default_sweep/sweep.py T4s --run-root runs/sweep
     python experiments/cpu_default_sweep/sweep.py T4s --run-root runs/sweep --eval-only \\
         --threshold 0.5
     python experiments/cpu_default_sweep/sweep.py T4s --run-root runs/sweep --steps 8000
+    python experiments/cpu_default_sweep/sweep.py preset4_dd0 --run-root runs/sweep --eval-only \\
+        --threshold 0.5 --track-threshold 0.5
 """
 
 from __future__ import annotations
@@ -80,6 +83,40 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
         dict(SCALE_22, background_size=16, z_what_dim=8),
         dict(windows(4, 4000, "random"), steps=4800, seed=1),
     ),
+    # session 5, changes from the session-4 preset: a still coarser background (dsprites-ld's is
+    # black; at t = 0 a 16x16 background still paints missed objects as blurs)
+    "preset4_bg8": (
+        dict(SCALE_22, background_size=8, z_what_dim=8),
+        dict(windows(4, 4000, "random"), steps=4800),
+    ),
+    "preset4_bg4": (
+        dict(SCALE_22, background_size=4, z_what_dim=8),
+        dict(windows(4, 4000, "random"), steps=4800),
+    ),
+    # less discovery dropout (0.5 turns off all discovery in half the frames t > 0, so objects
+    # entering the view are discovered in training half as often)
+    "preset4_dd0": (
+        dict(SCALE_22, background_size=16, z_what_dim=8),
+        dict(windows(4, 4000, "random"), steps=4800, discovery_dropout=0.0),
+    ),
+    "preset4_dd25": (
+        dict(SCALE_22, background_size=16, z_what_dim=8),
+        dict(windows(4, 4000, "random"), steps=4800, discovery_dropout=0.25),
+    ),
+    # preset4_dd0 with seed 1, and with the milder final discovery prior of bg16w8p4
+    "preset4_dd0_seed1": (
+        dict(SCALE_22, background_size=16, z_what_dim=8),
+        dict(windows(4, 4000, "random"), steps=4800, discovery_dropout=0.0, seed=1),
+    ),
+    "preset4_dd0p4": (
+        dict(SCALE_22, background_size=16, z_what_dim=8),
+        dict(
+            windows(4, 4000, "random"),
+            steps=4800,
+            discovery_dropout=0.0,
+            disc_pres_prior=Schedule(0.1, 1e-4, 3000, "exponential"),
+        ),
+    ),
 }
 
 
@@ -92,6 +129,9 @@ def main(argv=None) -> int:
     p.add_argument("--eval-sequences", type=int, default=100)
     p.add_argument("--split", default="val")
     p.add_argument("--threshold", type=float, help="suppression threshold when tracking")
+    p.add_argument(
+        "--track-threshold", type=float, help="track suppression threshold (IoU) when tracking"
+    )
     p.add_argument("--eval-only", action="store_true")
     p.add_argument(
         "--steps",
@@ -116,6 +156,8 @@ def main(argv=None) -> int:
     scalor = Scalor.from_checkpoint(run / "checkpoint.pt")
     if args.threshold is not None:
         scalor.config = scalor.config.replace(suppression_threshold=args.threshold)
+    if args.track_threshold is not None:
+        scalor.config = scalor.config.replace(track_suppression_threshold=args.track_threshold)
     metrics, _ = evaluate(
         scalor,
         "dsprites-ld",
@@ -126,10 +168,16 @@ def main(argv=None) -> int:
     )
     keys = ("mota", "count_mae", "precision", "recall", "idf1", "motp_px", "propagated_fraction")
     out = {k: round(float(metrics[k]), 4) for k in keys}
-    out.update(step=scalor.step, split=args.split, threshold=scalor.config.suppression_threshold)
+    out.update(
+        step=scalor.step,
+        split=args.split,
+        threshold=scalor.config.suppression_threshold,
+        track_threshold=scalor.config.track_suppression_threshold,
+    )
     print(args.variant, json.dumps(out))
     suffix = "" if args.steps is None else f"_step{scalor.step}"
     suffix += "" if args.threshold is None else f"_thr{args.threshold}"
+    suffix += "" if args.track_threshold is None else f"_trk{args.track_threshold}"
     (run / f"eval_{args.split}{suffix}.json").write_text(json.dumps(out, indent=1))
     return 0
 

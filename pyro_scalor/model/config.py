@@ -35,7 +35,11 @@ class ModelConfig:
     ``suppression`` (a project addition, in model and guide alike): a proposal whose box overlaps
     a more present proposal's box, or a present propagated object's box, by more than
     ``suppression_threshold`` of the smaller box is dropped, so one object is not claimed twice.
-    ``inference_suppression`` applies that rule when tracking and generating through
+    ``track_suppression_threshold`` (0 disables) extends it to propagated objects, with
+    suppression: a propagated object whose box has an IoU above it with the box of a more present
+    (or, at equal presence, older) propagated object is dropped and its tracker ends: two trackers
+    that drifted onto one object.
+    ``inference_suppression`` applies these rules when tracking and generating through
     :class:`pyro_scalor.api.Scalor` even if training ran without it (like non-maximum
     suppression at test time); training without it and tracking with it measured best.
     """
@@ -62,6 +66,7 @@ class ModelConfig:
     rejection_alpha: float = 0.1
     suppression: bool = False
     suppression_threshold: float = 0.3
+    track_suppression_threshold: float = 0.0
     inference_suppression: bool = True
     attention: bool = True
     transition_prior: str = "learned"
@@ -111,6 +116,10 @@ class ModelConfig:
         need(self.likelihood_std > 0, f"likelihood_std must be > 0, got {self.likelihood_std}")
         need(0 < self.rejection_threshold <= 1, "rejection_threshold must be in (0, 1]")
         need(0 < self.suppression_threshold <= 1, "suppression_threshold must be in (0, 1]")
+        need(
+            0 <= self.track_suppression_threshold <= 1,
+            "track_suppression_threshold must be in [0, 1] (0 disables)",
+        )
         for value, choices, what in (
             (self.transition_prior, TRANSITION_PRIORS, "transition_prior"),
             (self.background_prior, BACKGROUND_PRIORS, "background_prior"),

@@ -17,7 +17,7 @@ import torch
 from pyro_scalor.model import sites
 from pyro_scalor.model.distributions import presence_dist, presence_mode_value, presence_value
 from pyro_scalor.model.geometry import crop, flatten_lead
-from pyro_scalor.model.model import discovered_slots
+from pyro_scalor.model.model import discovered_slots, end_duplicate_tracks
 from pyro_scalor.model.program import ScalorProgram
 from pyro_scalor.model.render import presence_mask
 from pyro_scalor.model.slots import Slots, merge
@@ -137,6 +137,7 @@ class ScalorGuide(ScalorProgram):
                 what = self._normal(sites.prop("what", t), what_loc, what_scale)
                 d_loc, d_scale = _apply(nets.guide_tracker.depth_posterior, g_feat, what, h)
                 depth = self._normal(sites.prop("depth", t), d_loc, d_scale)
+        pres = end_duplicate_tracks(cfg, pres, box, prev.ids)
         return Slots(
             pres=pres,
             box=box,

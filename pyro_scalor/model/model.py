@@ -18,7 +18,11 @@ from pyro_scalor.model.distributions import presence_dist, presence_value
 from pyro_scalor.model.geometry import flatten_lead
 from pyro_scalor.model.priors import TRANSITIONS
 from pyro_scalor.model.program import ScalorProgram
-from pyro_scalor.model.rejection import accept_proposals, suppress_duplicates
+from pyro_scalor.model.rejection import (
+    accept_proposals,
+    suppress_duplicate_tracks,
+    suppress_duplicates,
+)
 from pyro_scalor.model.render import composite, decode_glimpses, object_layers, presence_mask
 from pyro_scalor.model.slots import Slots, merge
 
@@ -108,6 +112,7 @@ class ScalorModel(ScalorProgram):
                 what = pyro.sample(sites.prop("what", t), _normal(*priors["what"]))
                 depth = pyro.sample(sites.prop("depth", t), _normal(*priors["depth"]))
         box, logit = self.coder.propagation(where, prev.box, prev.logit)
+        pres = end_duplicate_tracks(cfg, pres, box, prev.ids)
         return Slots(
             pres=pres,
             box=box,
@@ -148,6 +153,18 @@ class ScalorModel(ScalorProgram):
         with plates["batch"]:
             z = pyro.sample(sites.bg(t), _normal(loc.unsqueeze(-2), scale.unsqueeze(-2)))
         return z, h
+
+
+def end_duplicate_tracks(cfg, pres: torch.Tensor, box: torch.Tensor, ids: torch.Tensor):
+    """Propagated presence (..., K) with duplicate trackers ended (presence 0) when
+    ``cfg.suppression`` is on and ``cfg.track_suppression_threshold`` > 0; else ``pres``.
+
+    Takes the new boxes (..., K, 4) and the track ids (..., K); see
+    :func:`pyro_scalor.model.rejection.suppress_duplicate_tracks`.
+    """
+    if not (cfg.suppression and cfg.track_suppression_threshold > 0):
+        return pres
+    return pres * suppress_duplicate_tracks(pres, box, ids, cfg.track_suppression_threshold)
 
 
 def discovered_slots(

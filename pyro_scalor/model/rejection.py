@@ -2,7 +2,9 @@
 
 Also duplicate suppression among the proposals of one frame (:func:`suppress_duplicates`), a
 project addition beside the paper's rule: without it two neighbouring cells often both claim one
-object at the first frame, and the two copies then propagate as a duplicate track.
+object at the first frame, and the two copies then propagate as a duplicate track; and its
+counterpart among propagated objects (:func:`suppress_duplicate_tracks`): two trackers that
+drifted onto one object.
 
 The overlap ratio of a proposal is the fraction of its box (sampled on a ``size`` x ``size``
 grid) where the propagated mask exceeds ``alpha``; the proposal is accepted when the ratio is at
@@ -34,20 +36,31 @@ def accept_proposals(
     return (overlap_ratio(prop_mask, boxes, alpha) <= threshold).to(boxes.dtype)
 
 
-def box_overlap(a: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
-    """Boxes a (..., N, 4), b (..., M, 4) (default a) as (sx, sy, cx, cy) to (..., N, M):
-    intersection over the smaller of the two areas."""
-    b = a if b is None else b
+def _intersections(a: torch.Tensor, b: torch.Tensor):
+    """Boxes a (..., N, 4), b (..., M, 4) to (intersection (..., N, M), area_a (..., N, 1),
+    area_b (..., 1, M)); areas are clamped away from 0."""
     lo_a, hi_a = a[..., 2:] - a[..., :2], a[..., 2:] + a[..., :2]
     lo_b, hi_b = b[..., 2:] - b[..., :2], b[..., 2:] + b[..., :2]
     side = (
         torch.minimum(hi_a.unsqueeze(-2), hi_b.unsqueeze(-3))
         - torch.maximum(lo_a.unsqueeze(-2), lo_b.unsqueeze(-3))
     ).clamp(min=0)
-    inter = side.prod(-1)
     area_a = (4 * a[..., 0] * a[..., 1]).clamp(min=1e-12)
     area_b = (4 * b[..., 0] * b[..., 1]).clamp(min=1e-12)
-    return inter / torch.minimum(area_a.unsqueeze(-1), area_b.unsqueeze(-2))
+    return side.prod(-1), area_a.unsqueeze(-1), area_b.unsqueeze(-2)
+
+
+def box_overlap(a: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+    """Boxes a (..., N, 4), b (..., M, 4) (default a) as (sx, sy, cx, cy) to (..., N, M):
+    intersection over the smaller of the two areas."""
+    inter, area_a, area_b = _intersections(a, a if b is None else b)
+    return inter / torch.minimum(area_a, area_b)
+
+
+def box_iou(a: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+    """Boxes a (..., N, 4), b (..., M, 4) (default a) as (sx, sy, cx, cy) to IoUs (..., N, M)."""
+    inter, area_a, area_b = _intersections(a, a if b is None else b)
+    return inter / (area_a + area_b - inter)
 
 
 def suppress_duplicates(
@@ -76,3 +89,22 @@ def suppress_duplicates(
             hit = (box_overlap(boxes, kept_boxes) > threshold) & (kept_pres.unsqueeze(-2) > 0.5)
             suppressed = suppressed | hit.any(-1)
         return (~suppressed).to(pres.dtype)
+
+
+def suppress_duplicate_tracks(
+    pres: torch.Tensor, boxes: torch.Tensor, ids: torch.Tensor, threshold: float
+) -> torch.Tensor:
+    """1.0 for propagated objects kept, 0.0 for those whose tracker ends as a duplicate.
+
+    Takes presence (..., K), boxes (..., K, 4) and track ids (..., K) (smaller = older). An object
+    is dropped when a present object (presence > 0.5) that ranks above it (higher presence, ties
+    broken by the older id) has a box whose IoU with its box exceeds ``threshold``: two trackers
+    that drifted onto one object. No gradient; model and guide agree exactly.
+    """
+    with torch.no_grad():
+        ids = ids.expand(pres.shape)
+        pi, pj = pres.unsqueeze(-1), pres.unsqueeze(-2)  # [i, j]: object i against j
+        ii, ij = ids.unsqueeze(-1), ids.unsqueeze(-2)
+        beats = (pj > pi) | ((pj == pi) & (ij < ii))
+        dropped = (beats & (box_iou(boxes) > threshold) & (pj > 0.5)).any(-1)
+        return (~dropped).to(pres.dtype)

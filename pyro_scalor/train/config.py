@@ -104,20 +104,30 @@ def _presets() -> dict[str, RunPreset]:
             # 12 slots: the most objects a dsprites-ld scene holds (16 slots over-counted more);
             # boxes of 5-14 px around dsprites-ld's 7-13 px objects (fewer boxes over two);
             # z_what 8 and a background painted at 16x16 (smooth backgrounds): both tracked
-            # better and cost less per step (experiments/cpu_default_sweep/results.md)
+            # better and cost less per step (experiments/cpu_default_sweep/results.md);
+            # when tracking, proposals overlapping by more than half are suppressed and
+            # trackers on one object (box IoU > 0.5) are ended: chosen on validation sequences
             cpu_model.replace(
-                max_objects=12, min_scale=0.08, max_scale=0.22, z_what_dim=8, background_size=16
+                max_objects=12,
+                min_scale=0.08,
+                max_scale=0.22,
+                z_what_dim=8,
+                background_size=16,
+                suppression_threshold=0.5,
+                track_suppression_threshold=0.5,
             ),
             # 4-frame windows: twice the updates of full 8-frame sequences in the same time,
             # which measured far better within the 30-minute budget (experiments/RESULTS.md);
-            # 800 steps at the schedules' end values after the ramps; max_seconds guards the
-            # 30-minute budget on a slow host
+            # 800 steps at the schedules' end values after the ramps; no discovery dropout
+            # (objects entering the view were found more often without it, and rejection keeps
+            # the propagated fraction high); max_seconds guards the budget on a slow host
             TrainConfig(
                 steps=4800,
                 lr=3e-4,
                 num_train=10000,
                 seq_len=4,
                 seq_window="random",
+                discovery_dropout=0.0,
                 temperature=Schedule(1.0, 0.5, 4000, "linear"),
                 disc_pres_prior=Schedule(0.1, 1e-8, 3000, "exponential"),
                 max_seconds=1500.0,
