@@ -171,9 +171,10 @@ def test_resume_refuses_a_different_configuration(tmp_path, dataset):
     with pytest.raises(ValueError, match="model config differs"):
         other = get_model_config("tiny", max_objects=3)
         make_trainer(tmp_path, cfg, dataset, resume=True, model_config=other)
-    # only the number of steps and the time budget may change
+    # only the number of steps, the time budget and the thread count may change
     assert make_trainer(tmp_path, cfg.replace(steps=5), dataset, resume=True).step == 1
     assert make_trainer(tmp_path, cfg.replace(max_seconds=9.0), dataset, resume=True).step == 1
+    assert make_trainer(tmp_path, cfg.replace(threads=2), dataset, resume=True).step == 1
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         make_trainer(tmp_path / "empty", cfg, dataset, resume=True)
 

@@ -47,7 +47,8 @@ class Trainer:
 
     ``dataset`` (optional) is anything indexable returning dicts with ``video`` (T, C, H, W);
     by default the training split of ``train_config.data_preset`` is loaded. ``resume`` continues
-    from ``run_dir/checkpoint.pt`` and refuses if its configs differ from the given ones.
+    from ``run_dir/checkpoint.pt`` and refuses if its configs differ from the given ones (beyond
+    steps, max_seconds and threads).
     """
 
     def __init__(
@@ -109,11 +110,14 @@ class Trainer:
                 f"cannot resume {self.checkpoint_path}: its model config differs "
                 "from the one given; use a new --run-dir"
             )
-        same = ckpt["train_config"].replace(steps=self.cfg.steps, max_seconds=self.cfg.max_seconds)
+        same = ckpt["train_config"].replace(
+            steps=self.cfg.steps, max_seconds=self.cfg.max_seconds, threads=self.cfg.threads
+        )
         if same != self.cfg:
             raise ValueError(
                 f"cannot resume {self.checkpoint_path}: its training config differs "
-                "from the one given (only steps and max_seconds may change); use a new --run-dir"
+                "from the one given (only steps, max_seconds and threads may change); "
+                "use a new --run-dir"
             )
         self.scalor.nets.load_state_dict(ckpt["nets"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
