@@ -56,6 +56,9 @@ def windows(length: int, steps: int, window: str = "first") -> dict:
 
 
 SCALE_22 = dict(min_scale=0.08, max_scale=0.22)
+#: the session-4 preset (bg16w8 trained 4800 steps with the 4000-step ramps): session 5's base
+PRESET4_MODEL = dict(SCALE_22, background_size=16, z_what_dim=8)
+PRESET4_TRAIN = dict(windows(4, 4000, "random"), steps=4800)
 #: name -> (model changes, train changes)
 VARIANTS: dict[str, tuple[dict, dict]] = {
     "base": ({}, {}),
@@ -79,40 +82,21 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
         dict(windows(4, 4000, "random"), disc_pres_prior=Schedule(0.1, 1e-4, 3000, "exponential")),
     ),
     # the resulting session-4 preset (bg16w8, 4800 steps with the 4000-step ramps), seed 1
-    "preset4_seed1": (
-        dict(SCALE_22, background_size=16, z_what_dim=8),
-        dict(windows(4, 4000, "random"), steps=4800, seed=1),
-    ),
+    "preset4_seed1": (PRESET4_MODEL, dict(PRESET4_TRAIN, seed=1)),
     # session 5, changes from the session-4 preset: a still coarser background (dsprites-ld's is
     # black; at t = 0 a 16x16 background still paints missed objects as blurs)
-    "preset4_bg8": (
-        dict(SCALE_22, background_size=8, z_what_dim=8),
-        dict(windows(4, 4000, "random"), steps=4800),
-    ),
-    "preset4_bg4": (
-        dict(SCALE_22, background_size=4, z_what_dim=8),
-        dict(windows(4, 4000, "random"), steps=4800),
-    ),
+    "preset4_bg8": (dict(PRESET4_MODEL, background_size=8), PRESET4_TRAIN),
+    "preset4_bg4": (dict(PRESET4_MODEL, background_size=4), PRESET4_TRAIN),
     # less discovery dropout (0.5 turns off all discovery in half the frames t > 0, so objects
     # entering the view are discovered in training half as often)
-    "preset4_dd0": (
-        dict(SCALE_22, background_size=16, z_what_dim=8),
-        dict(windows(4, 4000, "random"), steps=4800, discovery_dropout=0.0),
-    ),
-    "preset4_dd25": (
-        dict(SCALE_22, background_size=16, z_what_dim=8),
-        dict(windows(4, 4000, "random"), steps=4800, discovery_dropout=0.25),
-    ),
+    "preset4_dd0": (PRESET4_MODEL, dict(PRESET4_TRAIN, discovery_dropout=0.0)),
+    "preset4_dd25": (PRESET4_MODEL, dict(PRESET4_TRAIN, discovery_dropout=0.25)),
     # preset4_dd0 with seed 1, and with the milder final discovery prior of bg16w8p4
-    "preset4_dd0_seed1": (
-        dict(SCALE_22, background_size=16, z_what_dim=8),
-        dict(windows(4, 4000, "random"), steps=4800, discovery_dropout=0.0, seed=1),
-    ),
+    "preset4_dd0_seed1": (PRESET4_MODEL, dict(PRESET4_TRAIN, discovery_dropout=0.0, seed=1)),
     "preset4_dd0p4": (
-        dict(SCALE_22, background_size=16, z_what_dim=8),
+        PRESET4_MODEL,
         dict(
-            windows(4, 4000, "random"),
-            steps=4800,
+            PRESET4_TRAIN,
             discovery_dropout=0.0,
             disc_pres_prior=Schedule(0.1, 1e-4, 3000, "exponential"),
         ),

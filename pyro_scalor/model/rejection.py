@@ -63,6 +63,14 @@ def box_iou(a: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
     return inter / (area_a + area_b - inter)
 
 
+def _ranked_above(pres: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+    """Presence (..., N) and tie-break keys (..., N) (smaller wins) to bool (..., N, N): [i, j] is
+    True when object j ranks above object i (higher presence, or equal presence and smaller key)."""
+    key = key.expand(pres.shape)
+    pi, pj = pres.unsqueeze(-1), pres.unsqueeze(-2)
+    return (pj > pi) | ((pj == pi) & (key.unsqueeze(-2) < key.unsqueeze(-1)))
+
+
 def suppress_duplicates(
     pres: torch.Tensor,
     boxes: torch.Tensor,
@@ -79,12 +87,9 @@ def suppress_duplicates(
     and guide call it on the same values, so they agree exactly.
     """
     with torch.no_grad():
-        n = pres.shape[-1]
-        idx = torch.arange(n, device=pres.device)
-        pi, pj = pres.unsqueeze(-1), pres.unsqueeze(-2)  # [i, j]: proposal i against j
-        beats = (pj > pi) | ((pj == pi) & (idx.unsqueeze(0) < idx.unsqueeze(1)))
+        beats = _ranked_above(pres, torch.arange(pres.shape[-1], device=pres.device))
         overlap = box_overlap(boxes) > threshold
-        suppressed = (beats & overlap & (pj > 0.5)).any(-1)
+        suppressed = (beats & overlap & (pres.unsqueeze(-2) > 0.5)).any(-1)
         if kept_boxes is not None:
             hit = (box_overlap(boxes, kept_boxes) > threshold) & (kept_pres.unsqueeze(-2) > 0.5)
             suppressed = suppressed | hit.any(-1)
@@ -102,9 +107,6 @@ def suppress_duplicate_tracks(
     that drifted onto one object. No gradient; model and guide agree exactly.
     """
     with torch.no_grad():
-        ids = ids.expand(pres.shape)
-        pi, pj = pres.unsqueeze(-1), pres.unsqueeze(-2)  # [i, j]: object i against j
-        ii, ij = ids.unsqueeze(-1), ids.unsqueeze(-2)
-        beats = (pj > pi) | ((pj == pi) & (ij < ii))
-        dropped = (beats & (box_iou(boxes) > threshold) & (pj > 0.5)).any(-1)
+        beats = _ranked_above(pres, ids)
+        dropped = (beats & (box_iou(boxes) > threshold) & (pres.unsqueeze(-2) > 0.5)).any(-1)
         return (~dropped).to(pres.dtype)
