@@ -23,9 +23,11 @@ SWEEP_MODULE = _load_sweep()
 @pytest.mark.parametrize("name", sorted(SWEEP_MODULE.VARIANTS))
 def test_sweep_variant_builds_valid_configs(name):
     model_changes, train_changes = SWEEP_MODULE.VARIANTS[name]
-    model = SWEEP_MODULE.BASE_MODEL.replace(**model_changes)
+    model = SWEEP_MODULE.BASE_MODEL.replace(**model_changes)  # validates, raises if invalid
     train = SWEEP_MODULE.BASE_TRAIN.replace(**train_changes)
-    assert model.max_objects >= 1 and train.steps >= 1
+    for config, changes in ((model, model_changes), (train, train_changes)):
+        for key, value in changes.items():
+            assert getattr(config, key) == value, key
 
 
 def test_session5_base_is_the_cpu_default_training_configuration():
@@ -35,7 +37,10 @@ def test_session5_base_is_the_cpu_default_training_configuration():
     preset = get_run_preset("cpu-default")
     model = SWEEP_MODULE.BASE_MODEL.replace(**SWEEP_MODULE.PRESET5_MODEL)
     train = SWEEP_MODULE.BASE_TRAIN.replace(**SWEEP_MODULE.PRESET5_TRAIN)
-    tracking = dict(suppression_threshold=0.5, track_suppression_threshold=0.5)
+    tracking = {
+        k: getattr(preset.model, k)
+        for k in ("suppression_threshold", "track_suppression_threshold")
+    }
     assert model.replace(**tracking) == preset.model
     for key in ("steps", "lr", "seq_len", "seq_window", "discovery_dropout", "temperature"):
         assert getattr(train, key) == getattr(preset.train, key), key

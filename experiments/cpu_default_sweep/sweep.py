@@ -62,6 +62,8 @@ PRESET4_TRAIN = dict(windows(4, 4000, "random"), steps=4800)
 #: the session-5 preset's training configuration (discovery dropout 0): session 6's base
 PRESET5_MODEL = PRESET4_MODEL
 PRESET5_TRAIN = dict(PRESET4_TRAIN, discovery_dropout=0.0)
+#: the session-5 model with a 32-channel ConvLSTM and 8x8 encoder crops (session 6)
+NARROW5_MODEL = dict(PRESET5_MODEL, feature_dim=32, encoder_glimpse_size=8)
 #: name -> (model changes, train changes)
 VARIANTS: dict[str, tuple[dict, dict]] = {
     "base": ({}, {}),
@@ -105,17 +107,11 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
         ),
     ),
     # session 6, changes from the session-5 preset (preset4_dd0): a cheaper step, so more steps
-    # fit the 30 minutes (a 32-channel ConvLSTM and 8x8 encoder crops: 0.30 -> 0.24 s per step
-    # at 2 threads; 3-frame windows: 0.18 s), with the steps that fit the same time
-    "p5_f32eg8": (
-        dict(PRESET5_MODEL, feature_dim=32, encoder_glimpse_size=8),
-        dict(PRESET5_TRAIN, steps=6000),
-    ),
-    "p5_f32eg8_T3": (
-        dict(PRESET5_MODEL, feature_dim=32, encoder_glimpse_size=8),
-        dict(PRESET5_TRAIN, seq_len=3, steps=8000),
-    ),
-    # the session-5 model with 3-frame windows only (0.29 -> 0.21 s per step at 2 threads)
+    # fit the 30 minutes (step_time.py --session6: 0.27-0.34 s per step at 2 threads; 0.22-0.24 s
+    # with a 32-channel ConvLSTM and 8x8 encoder crops; 0.20-0.23 s with 3-frame windows), each
+    # with the steps that fit the same time
+    "p5_f32eg8": (NARROW5_MODEL, dict(PRESET5_TRAIN, steps=6000)),
+    "p5_f32eg8_T3": (NARROW5_MODEL, dict(PRESET5_TRAIN, seq_len=3, steps=8000)),
     "p5_T3": (PRESET5_MODEL, dict(PRESET5_TRAIN, seq_len=3, steps=6400)),
     "p5_T3_seed1": (PRESET5_MODEL, dict(PRESET5_TRAIN, seq_len=3, steps=6400, seed=1)),
     # the session-5 preset with a 1.5x learning rate (1e-3 stalled in session 3)
