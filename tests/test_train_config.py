@@ -38,6 +38,8 @@ def test_smoke_preset_is_tiny_and_short():
         (dict(seq_len=0), "seq_len"),
         (dict(checkpoint_every=0), "intervals"),
         (dict(objective="no-such"), "unknown objective 'no-such'.*elbo-relaxed"),
+        (dict(lr_factor=Schedule(1.0, 0.0, 10, "linear")), "lr_factor must stay > 0"),
+        (dict(lr_factor=Schedule(0.0)), "lr_factor must stay > 0"),
     ],
 )
 def test_bad_train_configs_raise(changes, match):
@@ -51,6 +53,16 @@ def test_train_config_round_trips_through_a_dict(name):
     again = train_config_from_dict(config_to_dict(cfg))
     assert again == cfg
     assert isinstance(again.temperature, Schedule) and isinstance(again.disc_pres_prior, Schedule)
+    assert isinstance(again.lr_factor, Schedule)
+
+
+def test_train_config_with_a_delayed_lr_decay_round_trips_and_old_dicts_load():
+    cfg = TrainConfig(lr_factor=Schedule(1.0, 0.1, 100, "linear", delay=300))
+    assert train_config_from_dict(config_to_dict(cfg)) == cfg
+    # a checkpoint written before lr_factor existed: the default constant factor 1
+    old = config_to_dict(TrainConfig())
+    del old["lr_factor"]
+    assert train_config_from_dict(old).lr_factor == Schedule(1.0)
 
 
 def test_objectives_by_name():

@@ -125,6 +125,26 @@ def test_fit_trains_logs_and_checkpoints(tmp_path, dataset, monkeypatch):
     assert torch.equal(a.ids, b.ids) and torch.equal(a.reconstruction, b.reconstruction)
 
 
+def test_lr_factor_sets_the_learning_rate_of_each_step(tmp_path, dataset):
+    from pyro_scalor.train.schedules import Schedule
+
+    factor = Schedule(1.0, 0.25, 2, "linear", delay=1)
+    cfg = smoke_cfg(steps=4, lr=2e-3, lr_factor=factor)
+    trainer = make_trainer(tmp_path, cfg, dataset)
+    seen = []
+    original = trainer.optimizer.step
+
+    def step(*args, **kwargs):
+        seen.append(trainer.optimizer.param_groups[0]["lr"])
+        return original(*args, **kwargs)
+
+    trainer.optimizer.step = step
+    trainer.fit()
+    # steps 0-3: factor 1 (delay), 1, 0.625, 0.25
+    assert seen == pytest.approx([2e-3, 2e-3, 1.25e-3, 5e-4], rel=1e-12)
+    assert [e["lr"] for e in trainer.history] == pytest.approx(seen, rel=1e-12)
+
+
 # ------------------------------------------------------------------------------------------
 # 14. exact resume
 def test_resume_continues_exactly(tmp_path, dataset):

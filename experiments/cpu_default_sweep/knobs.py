@@ -40,10 +40,11 @@ def main(argv=None) -> int:
     p.add_argument("--preset", default="dsprites-ld")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--cache-dir")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     for sup, trk in args.settings:
-        scalor = Scalor.from_checkpoint(args.checkpoint)
+        scalor = Scalor.from_checkpoint(args.checkpoint, device=args.device)
         scalor.config = scalor.config.replace(
             suppression_threshold=sup, track_suppression_threshold=trk
         )

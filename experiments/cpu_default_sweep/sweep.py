@@ -15,6 +15,8 @@ suppression at that IoU).
     python experiments/cpu_default_sweep/sweep.py T4s --run-root runs/sweep --steps 8000
     python experiments/cpu_default_sweep/sweep.py preset4_dd0 --run-root runs/sweep --eval-only \\
         --threshold 0.5 --track-threshold 0.5
+    python experiments/cpu_default_sweep/sweep.py p5_b8 --run-root runs/sweep --device cuda \\
+        --threshold 0.5 --track-threshold 0.5 --max-seconds 900
 """
 
 from __future__ import annotations
@@ -64,6 +66,27 @@ PRESET5_MODEL = PRESET4_MODEL
 PRESET5_TRAIN = dict(PRESET4_TRAIN, discovery_dropout=0.0)
 #: the session-5 model with a 32-channel ConvLSTM and 8x8 encoder crops (session 6)
 NARROW5_MODEL = dict(PRESET5_MODEL, feature_dim=32, encoder_glimpse_size=8)
+
+
+def batched(batch_size: int, steps: int) -> dict:
+    """The session-5 preset's training with ``batch_size`` for ``steps`` steps, its ramps
+    (temperature 4000 of 4800 steps, discovery prior 3000 of 4800) shortened in proportion."""
+    return dict(
+        PRESET5_TRAIN,
+        batch_size=batch_size,
+        steps=steps,
+        temperature=Schedule(1.0, 0.5, steps * 5 // 6, "linear"),
+        disc_pres_prior=Schedule(0.1, 1e-8, steps * 5 // 8, "exponential"),
+    )
+
+
+#: the session-5 preset's ramps in half the steps
+RAMPS_HALF = dict(
+    temperature=Schedule(1.0, 0.5, 2000, "linear"),
+    disc_pres_prior=Schedule(0.1, 1e-8, 1500, "exponential"),
+)
+#: a learning-rate factor 1 for 3200 steps, then linear to 0.1 at step 4800
+LR_DECAY = Schedule(1.0, 0.1, 1600, "linear", delay=3200)
 #: name -> (model changes, train changes)
 VARIANTS: dict[str, tuple[dict, dict]] = {
     "base": ({}, {}),
@@ -117,6 +140,29 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     # the session-5 preset with a 1.5x learning rate (1e-3 stalled in session 3)
     "p5_lr45": (PRESET5_MODEL, dict(PRESET5_TRAIN, lr=4.5e-4)),
     "p5_lr45_seed1": (PRESET5_MODEL, dict(PRESET5_TRAIN, lr=4.5e-4, seed=1)),
+    # session 7: larger batches. About 0.13 s of a step is fixed cost, so a batch of 8 costs
+    # 0.41 s against 0.27-0.34 s for 4 (step_time.py --session6 --batch 8): 3400 steps of 8 fit
+    # the preset's time, with the ramps shortened in proportion; a batch of 16 fits about 2000
+    "p5_b8": (PRESET5_MODEL, batched(8, 3400)),
+    "p5_b8_seed1": (PRESET5_MODEL, dict(batched(8, 3400), seed=1)),
+    "p5_b8_lr42": (PRESET5_MODEL, dict(batched(8, 3400), lr=4.2e-4)),
+    "p5_b8_lr42_seed1": (PRESET5_MODEL, dict(batched(8, 3400), lr=4.2e-4, seed=1)),
+    "p5_b16": (PRESET5_MODEL, batched(16, 2000)),
+    "p5_b16_seed1": (PRESET5_MODEL, dict(batched(16, 2000), seed=1)),
+    # session 7: the ramps in half the steps (temperature over 2000, discovery prior over 1500),
+    # so 2800 of the 4800 steps run at the end values (the 9600-step continuation gained most
+    # from steps at the end values)
+    "p5_ramp2": (PRESET5_MODEL, dict(PRESET5_TRAIN, **RAMPS_HALF)),
+    "p5_ramp2_seed1": (PRESET5_MODEL, dict(PRESET5_TRAIN, **RAMPS_HALF, seed=1)),
+    # session 7: the learning rate decayed linearly to a tenth over the last 1600 steps (less
+    # noise in the final parameters, where tracking reads deterministic presence decisions)
+    "p5_lrdec": (PRESET5_MODEL, dict(PRESET5_TRAIN, lr_factor=LR_DECAY)),
+    "p5_lrdec_seed1": (PRESET5_MODEL, dict(PRESET5_TRAIN, lr_factor=LR_DECAY, seed=1)),
+    "p5_ramp2_lrdec": (PRESET5_MODEL, dict(PRESET5_TRAIN, **RAMPS_HALF, lr_factor=LR_DECAY)),
+    "p5_ramp2_lrdec_seed1": (
+        PRESET5_MODEL,
+        dict(PRESET5_TRAIN, **RAMPS_HALF, lr_factor=LR_DECAY, seed=1),
+    ),
 }
 
 
@@ -140,20 +186,24 @@ def main(argv=None) -> int:
         "values); resuming a finished run this way continues it",
     )
     p.add_argument("--cache-dir", type=Path)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--max-seconds", type=float, help="stop training after this many seconds")
     args = p.parse_args(argv)
     model_changes, train_changes = VARIANTS[args.variant]
     cfg = BASE_TRAIN.replace(threads=args.threads, **train_changes)
     if args.steps is not None:
         cfg = cfg.replace(steps=args.steps)
+    if args.max_seconds is not None:
+        cfg = cfg.replace(max_seconds=args.max_seconds)
     run = args.run_root / args.variant
     torch.set_num_threads(args.threads)
     if not args.eval_only:
-        scalor = Scalor(BASE_MODEL.replace(**model_changes), seed=cfg.seed)
+        scalor = Scalor(BASE_MODEL.replace(**model_changes), seed=cfg.seed, device=args.device)
         resume = (run / "checkpoint.pt").exists()
         trainer = Trainer(scalor, cfg, run, resume=resume, cache_dir=args.cache_dir, progress=False)
         summary = trainer.fit()
         print(f"{args.variant}: {summary['steps']} steps, {summary['train_seconds']:.0f} s")
-    scalor = Scalor.from_checkpoint(run / "checkpoint.pt")
+    scalor = Scalor.from_checkpoint(run / "checkpoint.pt", device=args.device)
     if args.threshold is not None:
         scalor.config = scalor.config.replace(suppression_threshold=args.threshold)
     if args.track_threshold is not None:

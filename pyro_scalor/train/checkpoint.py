@@ -15,6 +15,11 @@ from pyro_scalor.model.config import ModelConfig
 from pyro_scalor.train.config import TrainConfig
 from pyro_scalor.train.schedules import Schedule
 
+#: the TrainConfig fields that hold a Schedule (rebuilt from dicts when a checkpoint is read)
+SCHEDULE_FIELDS = tuple(
+    f.name for f in dataclasses.fields(TrainConfig) if isinstance(f.default, Schedule)
+)
+
 FORMAT_VERSION = 1
 
 
@@ -26,8 +31,9 @@ def config_to_dict(cfg) -> dict:
 def train_config_from_dict(d: dict) -> TrainConfig:
     """Inverse of :func:`config_to_dict` for a :class:`TrainConfig`."""
     d = dict(d)
-    for key in ("temperature", "disc_pres_prior"):
-        d[key] = Schedule(**d[key])
+    for key in SCHEDULE_FIELDS:
+        if key in d:  # checkpoints written before lr_factor existed lack it
+            d[key] = Schedule(**d[key])
     return TrainConfig(**d)
 
 

@@ -17,7 +17,8 @@ SEQ_WINDOWS = ("first", "random")
 class TrainConfig:
     """How to train: data, steps, optimiser, objective, schedules, logging and checkpoints.
 
-    ``temperature`` and ``disc_pres_prior`` are schedules over steps; ``discovery_dropout`` is
+    ``temperature``, ``disc_pres_prior`` and ``lr_factor`` (multiplies ``lr``; constant 1 by
+    default) are schedules over steps; ``discovery_dropout`` is
     the probability that discovery is switched off for a sequence at a frame t > 0 (forcing the
     trackers to explain what they can); ``seq_len`` crops training sequences to that many
     frames (None = full), taken from the start (``seq_window`` 'first') or from a random start
@@ -39,6 +40,7 @@ class TrainConfig:
     particles: int = 1
     temperature: Schedule = Schedule(1.0, 0.5, 20000, "linear")
     disc_pres_prior: Schedule = Schedule(0.1, 1e-8, 2000, "exponential")
+    lr_factor: Schedule = Schedule(1.0)
     discovery_dropout: float = 0.5
     seed: int = 0
     checkpoint_every: int = 200
@@ -56,6 +58,10 @@ class TrainConfig:
         need(self.steps >= 1, f"steps must be >= 1, got {self.steps}")
         need(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         need(self.lr > 0, f"lr must be > 0, got {self.lr}")
+        need(
+            self.lr_factor.start > 0 and (self.lr_factor.end is None or self.lr_factor.end > 0),
+            f"lr_factor must stay > 0, got {self.lr_factor}",
+        )
         need(self.clip_norm > 0, f"clip_norm must be > 0, got {self.clip_norm}")
         need(self.particles >= 1, f"particles must be >= 1, got {self.particles}")
         need(0.0 <= self.discovery_dropout < 1.0, "discovery_dropout must be in [0, 1)")

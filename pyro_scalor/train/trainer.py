@@ -193,6 +193,9 @@ class Trainer:
         try:
             while self.step < self.cfg.steps and not out_of_time:
                 tick = time.perf_counter()
+                lr = self.cfg.lr * self.cfg.lr_factor(self.step)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
                 video = self.batch(self.step)
                 kw = self.step_kwargs(self.step, video)
                 loss = self.objective.loss_and_grads(
@@ -220,7 +223,7 @@ class Trainer:
                 self.step += 1
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss_ema:.1f}", T=f"{kw['temperature']:.2f}")
-                self._log(video, kw, per_seq, float(grad_norm))
+                self._log(video, kw, per_seq, float(grad_norm), lr)
                 if self.step % self.cfg.checkpoint_every == 0:
                     self.save()
                 if self._stop_signal is not None:
@@ -249,7 +252,7 @@ class Trainer:
             "checkpoint": str(self.checkpoint_path),
         }
 
-    def _log(self, video, kw, loss: float, grad_norm: float) -> None:
+    def _log(self, video, kw, loss: float, grad_norm: float, lr: float) -> None:
         step = self.step
         if step % self.cfg.log_every and step != 1:
             return
@@ -260,6 +263,7 @@ class Trainer:
             "seconds": self.seconds,
             "train_loss": loss,
             "grad_norm": grad_norm,
+            "lr": lr,
             **kw,
             **terms,
         }
@@ -272,6 +276,7 @@ class Trainer:
         w.add_scalar("loss/train", loss, step)
         w.add_scalar("train/grad_norm", grad_norm, step)
         w.add_scalar("train/temperature", kw["temperature"], step)
+        w.add_scalar("train/lr", lr, step)
         w.add_scalar("train/disc_pres_prior", kw["disc_pres_prior"], step)
         for k, v in terms.items():
             group = "objects" if k.startswith("num_") else "terms"
