@@ -1,23 +1,45 @@
-"""The experiment sweep's variants build valid configurations (experiments/cpu_default_sweep)."""
+"""The experiment sweep's variants build valid configurations, and the miss analysis's helpers
+compute what they say (experiments/cpu_default_sweep)."""
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
-SWEEP = Path(__file__).resolve().parents[1] / "experiments" / "cpu_default_sweep" / "sweep.py"
+SWEEP_DIR = Path(__file__).resolve().parents[1] / "experiments" / "cpu_default_sweep"
 
 
-def _load_sweep():
-    spec = importlib.util.spec_from_file_location("cpu_default_sweep", SWEEP)
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"cpu_default_sweep_{name}", SWEEP_DIR / name)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-SWEEP_MODULE = _load_sweep()
+SWEEP_MODULE = _load("sweep.py")
+MISSES = _load("misses.py")
+
+
+def test_misses_box_iou_hand_computed():
+    a = np.array([[0.0, 0.0, 4.0, 4.0]])
+    b = np.array([[2.0, 2.0, 6.0, 6.0], [0.0, 0.0, 4.0, 4.0], [10.0, 10.0, 12.0, 12.0]])
+    # overlap 2x2 = 4 of a union 16 + 16 - 4 = 28; identical; disjoint
+    assert MISSES.box_iou(a, b) == pytest.approx(np.array([[4 / 28, 1.0, 0.0]]), abs=1e-6)
+
+
+def test_misses_groups_entering_and_leaving_slivers():
+    # one object: a sliver entering at t=0, growing at t=1, shrinking at t=2 (a sliver again)
+    boxes = torch.tensor(
+        [[[0.0, 10.0, 2.0, 20.0]], [[0.0, 10.0, 8.0, 20.0]], [[0.0, 10.0, 3.0, 20.0]]]
+    )
+    item = {"boxes": boxes, "visible": torch.ones(3, 1, dtype=torch.bool)}
+    slivers = np.array([[True], [False], [True]])
+    groups = [MISSES.group_of(item, slivers, t, 0) for t in range(3)]
+    assert groups == ["edge entering", "inner", "edge leaving"]
 
 
 @pytest.mark.parametrize("name", sorted(SWEEP_MODULE.VARIANTS))
