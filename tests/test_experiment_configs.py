@@ -24,13 +24,6 @@ SWEEP_MODULE = _load("sweep.py")
 MISSES = _load("misses.py")
 
 
-def test_misses_box_iou_hand_computed():
-    a = np.array([[0.0, 0.0, 4.0, 4.0]])
-    b = np.array([[2.0, 2.0, 6.0, 6.0], [0.0, 0.0, 4.0, 4.0], [10.0, 10.0, 12.0, 12.0]])
-    # overlap 2x2 = 4 of a union 16 + 16 - 4 = 28; identical; disjoint
-    assert MISSES.box_iou(a, b) == pytest.approx(np.array([[4 / 28, 1.0, 0.0]]), abs=1e-6)
-
-
 def test_misses_groups_entering_and_leaving_slivers():
     # one object: a sliver entering at t=0, growing at t=1, shrinking at t=2 (a sliver again)
     boxes = torch.tensor(

@@ -29,20 +29,11 @@ import torch
 from pyro_scalor.api import Scalor
 from pyro_scalor.data import load_dataset
 from pyro_scalor.evaluation import edge_slivers
+from pyro_scalor.metrics.boxes import iou_matrix
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU (N, M) of pixel boxes a (N, 4) and b (M, 4) as (x0, y0, x1, y1)."""
-    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-
-    def area(z):
-        return (z[:, 2] - z[:, 0]) * (z[:, 3] - z[:, 1])
-
-    return inter / (area(a)[:, None] + area(b)[None, :] - inter + 1e-9)
+def _area(box: np.ndarray) -> float:
+    return float((box[2] - box[0]) * (box[3] - box[1]))
 
 
 def group_of(item: dict, slivers: np.ndarray, t: int, k: int) -> str:
@@ -50,11 +41,7 @@ def group_of(item: dict, slivers: np.ndarray, t: int, k: int) -> str:
     if not slivers[t, k]:
         return "inner"
     boxes, vis = item["boxes"].numpy(), item["visible"].numpy()
-
-    def area(z):
-        return (z[2] - z[0]) * (z[3] - z[1])
-
-    if t == 0 or not vis[t - 1, k] or area(boxes[t - 1, k]) < area(boxes[t, k]):
+    if t == 0 or not vis[t - 1, k] or _area(boxes[t - 1, k]) < _area(boxes[t, k]):
         return "edge entering"
     return "edge leaving"
 
@@ -87,8 +74,10 @@ def main(argv=None) -> int:
             slivers = edge_slivers(boxes, vis, size, size, 40)
             for t in range(video.shape[1]):
                 pred = res.boxes[b, t].numpy()[res.valid[b, t].numpy()]
-                for k in np.nonzero(vis[t])[0]:
-                    best = float(box_iou(boxes[t, k][None], pred).max()) if len(pred) else 0.0
+                true = np.nonzero(vis[t])[0]
+                ious = iou_matrix(boxes[t, true], pred)  # (visible true boxes, tracked boxes)
+                bests = ious.max(1) if ious.shape[1] else np.zeros(len(true))
+                for k, best in zip(true, bests.tolist()):
                     x0, y0, x1, y1 = (int(round(float(v))) for v in boxes[t, k])
                     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, size), min(y1, size)
                     img = video[b, t, :, y0:y1, x0:x1]

@@ -162,11 +162,6 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     # reaches 8 px past the frame's edge: entering edge slivers are a third of the misses
     "p5_shift15": (dict(PRESET5_MODEL, max_shift_cells=1.5), PRESET5_TRAIN),
     "p5_shift15_seed1": (dict(PRESET5_MODEL, max_shift_cells=1.5), dict(PRESET5_TRAIN, seed=1)),
-    "p5_ramp2_lrdec": (PRESET5_MODEL, dict(PRESET5_TRAIN, **RAMPS_HALF, lr_factor=LR_DECAY)),
-    "p5_ramp2_lrdec_seed1": (
-        PRESET5_MODEL,
-        dict(PRESET5_TRAIN, **RAMPS_HALF, lr_factor=LR_DECAY, seed=1),
-    ),
 }
 
 
