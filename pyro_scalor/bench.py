@@ -50,6 +50,7 @@ import torch
 
 from pyro_scalor.model.config import MODEL_PRESETS, ModelConfig, get_model_config
 from pyro_scalor.train.cli import _positive_int
+from pyro_scalor.train.graphed import GRAPH_WARMUP
 
 log = logging.getLogger(__name__)
 
@@ -282,16 +283,19 @@ class TrainStep:
     Builds a fresh :class:`pyro_scalor.api.Scalor` for ``config`` on ``device`` (seeded) and a
     :class:`Trainer` (no tensorboard, no dataset loading) for its objective, optimiser and
     ``step_kwargs``. Calling it with a video batch (B, T, C, H, W) on ``device`` runs one step
-    and returns the loss.
+    and returns the loss. ``cuda_graph`` (CUDA devices) replays the step as a CUDA graph after
+    :data:`GRAPH_WARMUP` eager steps, as ``TrainConfig.cuda_graph`` does in training.
     """
 
-    def __init__(self, config: ModelConfig, device: torch.device, seed: int = 0) -> None:
+    def __init__(
+        self, config: ModelConfig, device: torch.device, seed: int = 0, cuda_graph: bool = False
+    ) -> None:
         from pyro_scalor.api import Scalor
         from pyro_scalor.train.config import TrainConfig
         from pyro_scalor.train.trainer import Trainer
 
         self.scalor = Scalor(config, device=device, seed=seed)
-        self.cfg = TrainConfig(seed=seed)
+        self.cfg = TrainConfig(seed=seed, cuda_graph=cuda_graph)
         # run_dir is never written: the benchmark neither saves nor logs to tensorboard
         self.trainer = Trainer(
             self.scalor,
@@ -306,15 +310,15 @@ class TrainStep:
 
     def __call__(self, video: torch.Tensor) -> float:
         """Run one training step on ``video``; returns the loss (a float)."""
-        tr, nets = self.trainer, self.scalor.nets
-        kw = tr.step_kwargs(0, video)
-        loss = tr.objective.loss_and_grads(self.scalor.model, self.scalor.guide, video, **kw)
-        grad_norm = torch.nn.utils.clip_grad_norm_(nets.parameters(), self.cfg.clip_norm)
-        if not (math.isfinite(float(loss)) and torch.isfinite(grad_norm)):
-            log.warning("non-finite loss (%s) or gradient norm in a benchmark step", loss)
-        tr.optimizer.step()
-        tr.optimizer.zero_grad(set_to_none=True)
-        return float(loss)
+        from pyro_scalor.train.trainer import NonFiniteLossError
+
+        tr = self.trainer
+        try:
+            loss, _ = tr.train_step(video, tr.step_kwargs(0, video), self.cfg.lr)
+        except NonFiniteLossError as err:
+            log.warning("a benchmark step: %s", err)
+            return math.nan
+        return loss
 
 
 def time_steps(
@@ -376,11 +380,12 @@ def _prepare(
     batch_size: int,
     warmup: int,
     seed: int,
+    cuda_graph: bool = False,
 ) -> _Case:
     """Build a fresh model for ``inp`` and run its ``warmup`` steps, measuring peak memory."""
     videos = inp.videos.to(device)
     batch = _batch_fn(videos, batch_size)
-    train_step = TrainStep(config, device, seed=seed)
+    train_step = TrainStep(config, device, seed=seed, cuda_graph=cuda_graph)
 
     def run(i: int) -> float:
         return train_step(batch(i))
@@ -399,11 +404,13 @@ def _result_row(
     *,
     batch_size: int,
     config_name: str,
+    cuda_graph: bool = False,
 ) -> dict:
     """The report's row for ``case`` timed at ``times`` (seconds); see :func:`bench_inputs`."""
     delta, peak, method = case.memory
     return {
         "device": device.type,
+        "cuda_graph": cuda_graph,
         "device_name": _device_name(device),
         "config": config_name,
         "input": case.inp.name,
@@ -438,6 +445,7 @@ def bench_inputs(
     config_name: str = "",
     interleave: bool = True,
     progress: Callable[[list[dict]], None] | None = None,
+    cuda_graph: bool = False,
 ) -> list[dict]:
     """Time ``steps`` training steps of a fresh model (same seed) on each input's videos.
 
@@ -450,10 +458,15 @@ def bench_inputs(
     mean, min, max, all raw times and warm-up times in seconds, peak_memory_mb (growth over the
     model-built baseline), peak_memory_total_mb, memory_method and load_average_after.
     ``progress``, if given, is called with the rows so far (timed steps so far) after every
-    round, or after every input when not interleaving.
+    round, or after every input when not interleaving. ``cuda_graph`` (CUDA devices only)
+    times graph replays: the warm-up is raised to cover the eager steps and the capture, and
+    rows say ``cuda_graph``.
     """
     if warmup < 1:
         raise ValueError(f"need at least 1 warm-up step (memory is measured on them), got {warmup}")
+    cuda_graph = cuda_graph and device.type == "cuda"
+    if cuda_graph:
+        warmup = max(warmup, GRAPH_WARMUP + 1)
 
     def announce(inp: BenchInput) -> None:
         log.info(
@@ -466,11 +479,19 @@ def bench_inputs(
             steps,
         )
 
-    kw = dict(batch_size=batch_size, warmup=warmup, seed=seed)
+    kw = dict(batch_size=batch_size, warmup=warmup, seed=seed, cuda_graph=cuda_graph)
 
     def rows_so_far() -> list[dict]:
         return [
-            _result_row(c, t, config, device, batch_size=batch_size, config_name=config_name)
+            _result_row(
+                c,
+                t,
+                config,
+                device,
+                batch_size=batch_size,
+                config_name=config_name,
+                cuda_graph=cuda_graph,
+            )
             for c, t in zip(cases, times)
             if t
         ]
@@ -721,6 +742,7 @@ def run_benchmark(
     profile_path: str | Path | None = None,
     interleave: bool = True,
     on_progress: Callable[[dict], None] | None = None,
+    cuda_graph: bool = False,
 ) -> dict:
     """Run the whole benchmark and return the report (see the module docstring).
 
@@ -729,7 +751,8 @@ def run_benchmark(
     and timed steps per case, the data presets and fixed object counts, the pool size per input,
     the dataset cache directory, the seed, optionally a path to write a one-step profile of
     the first input on the first device, and whether to ``interleave`` the inputs' timed steps
-    (see :func:`bench_inputs`). ``on_progress``, if given, is called with a partial report
+    (see :func:`bench_inputs`), and whether CUDA devices replay the step as a CUDA graph
+    (``cuda_graph``). ``on_progress``, if given, is called with a partial report
     (``complete`` False) after every round, so a long run that is killed leaves its results so
     far. Returns a dict with ``machine``, ``config``,
     ``results`` (one row per device and input, from :func:`bench_inputs`), ``ratios``,
@@ -759,6 +782,7 @@ def run_benchmark(
                 "num_sequences": num_sequences,
                 "seed": seed,
                 "order": "interleaved" if interleave else "sequential",
+                "cuda_graph": cuda_graph,
                 "train_step": "TraceMeanField_ELBO loss_and_grads + clip_grad_norm_(1.0) + "
                 "RMSprop step; temperature 1.0, disc_pres_prior 0.1, discovery dropout 0.5",
             },
@@ -805,6 +829,7 @@ def run_benchmark(
             config_name=name,
             interleave=interleave,
             progress=partial,
+            cuda_graph=cuda_graph,
         )
     if profile_path is not None and inputs:
         log.info("profiling one step of %s on %s", inputs[0].name, devices[0].type)
@@ -901,6 +926,11 @@ def register(sub) -> None:
         action="store_true",
         help="time each input's steps in turn (default: round-robin over the inputs)",
     )
+    p.add_argument(
+        "--cuda-graph",
+        action="store_true",
+        help="on CUDA devices, replay the training step as a CUDA graph (TrainConfig.cuda_graph)",
+    )
     p.set_defaults(func=run_bench)
 
 
@@ -926,6 +956,7 @@ def run_bench(args) -> int:
         seed=args.seed,
         profile_path=args.profile,
         interleave=not args.sequential,
+        cuda_graph=args.cuda_graph,
         on_progress=(lambda partial: save_report(partial, args.json)) if args.json else None,
     )
     if args.json:

@@ -12,6 +12,16 @@ EXPECTED_VIDEO = (
 )
 
 
+def capturing() -> bool:
+    """True while a CUDA graph is being captured on the current stream.
+
+    Value checks (``.all()``, ``float(x)``, ``torch.equal``) synchronise with the host, which
+    capture forbids; code that makes them skips them then (a graphed training step checks its
+    inputs before copying them into the graph's static tensors).
+    """
+    return torch.cuda.is_available() and torch.cuda.is_current_stream_capturing()
+
+
 class VideoValidationError(ValueError):
     """Raised when a video does not have the expected shape, dtype, range or length."""
 
@@ -71,6 +81,8 @@ def validate_video(
         raise VideoValidationError(f"{name} has {t} frames; at least {min_frames} are needed")
     if max_frames is not None and t > max_frames:
         raise VideoValidationError(f"{name} has {t} frames; at most {max_frames} are allowed")
+    if capturing():
+        return video.float()
     if not torch.isfinite(video).all():
         n_nan = int(torch.isnan(video).sum())
         n_inf = int(torch.isinf(video).sum())

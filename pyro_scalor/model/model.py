@@ -87,7 +87,10 @@ class ScalorModel(ScalorProgram):
                 obs = video[:, t].unsqueeze(-4) if observed else None
                 pyro.sample(
                     sites.obs(t),
-                    dist.Normal(frame.unsqueeze(-4), cfg.likelihood_std).to_event(3),
+                    # the std as a device tensor made by a fill: a CUDA graph can capture it
+                    dist.Normal(
+                        frame.unsqueeze(-4), frame.new_full((), cfg.likelihood_std)
+                    ).to_event(3),
                     obs=obs,
                 )
             frames.append(frame)
@@ -127,7 +130,10 @@ class ScalorModel(ScalorProgram):
     def _discover(self, t, b, prop_mask, prop, plates, temperature, rho, dmask, device) -> Slots:
         cfg = self.cfg
         hw = cfg.num_cells
-        probs = torch.full((b, hw), float(rho), device=device)
+        if torch.is_tensor(rho):  # a device tensor (CUDA-graph training): no host sync
+            probs = rho.to(device=device, dtype=torch.float32).expand(b, hw)
+        else:
+            probs = torch.full((b, hw), float(rho), device=device)
         with plates["batch"], plates["cells"], self._mask(dmask):
             v = pyro.sample(sites.disc("pres", t), presence_dist(probs, cfg.presence, temperature))
             pres = presence_value(v, cfg.presence)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from pyro_scalor.model.geometry import flatten_lead, paste
+from pyro_scalor.validation import capturing
 
 
 def decode_glimpses(decoder: torch.nn.Module, what: torch.Tensor) -> torch.Tensor:
@@ -68,7 +69,10 @@ class MaskMemo:
         self._entries.clear()
 
     def get(self, what, boxes, presence, version) -> torch.Tensor | None:
-        """The stored mask for these inputs, or None."""
+        """The stored mask for these inputs, or None (always None while a CUDA graph is being
+        captured: comparing tensors would synchronise with the host)."""
+        if capturing():
+            return None
         for e_what, e_boxes, e_pres, e_version, mask in self._entries:
             if (
                 e_what is what
@@ -80,7 +84,9 @@ class MaskMemo:
         return None
 
     def put(self, what, boxes, presence, version, mask) -> None:
-        """Store a mask rendered from these inputs."""
+        """Store a mask rendered from these inputs (not while a CUDA graph is being captured)."""
+        if capturing():
+            return
         self._entries.append((what, boxes.detach(), presence.detach(), version, mask))
         excess = len(self._entries) - self.capacity
         if excess > 0:

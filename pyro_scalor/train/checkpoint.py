@@ -38,17 +38,26 @@ def train_config_from_dict(d: dict) -> TrainConfig:
 
 
 def rng_state() -> dict:
-    """The states of torch's, numpy's and Python's global generators."""
-    return {
+    """The states of torch's (CPU and, where available, CUDA), numpy's and Python's generators."""
+    state = {
         "torch": torch.get_rng_state(),
         "numpy": np.random.get_state(),  # noqa: NPY002 (saving global state)
         "python": random.getstate(),
     }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
 
 
 def set_rng_state(state: dict) -> None:
-    """Restore generator states saved by :func:`rng_state`."""
-    torch.set_rng_state(state["torch"])
+    """Restore generator states saved by :func:`rng_state`.
+
+    States may have been mapped to a GPU when the checkpoint was loaded; generators take them
+    back on the CPU. A saved CUDA state is restored when CUDA is available.
+    """
+    torch.set_rng_state(state["torch"].cpu())
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
     np.random.set_state(state["numpy"])  # noqa: NPY002
     random.setstate(state["python"])
 

@@ -81,6 +81,12 @@ def register(sub) -> None:
     p.add_argument("--seq-window", choices=SEQ_WINDOWS, help="where a window starts")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
+    p.add_argument(
+        "--cuda-graph",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="replay the training step as a CUDA graph (GPU only; default: the preset's)",
+    )
     p.add_argument("--cache-dir", type=Path, help="dataset cache directory")
     p.add_argument("--resume", action="store_true", help="continue run-dir's checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -131,6 +137,7 @@ TRAIN_OVERRIDES = (
     "max_seconds",
     "seq_len",
     "seq_window",
+    "cuda_graph",
 )
 
 

@@ -25,7 +25,9 @@ class TrainConfig:
     per sequence ('random', drawn from the step's seeded generator so resuming stays exact).
     ``max_seconds`` (optional) stops training once the time spent in training steps (logging and
     checkpoints excluded) reaches it, for comparisons at an equal wall-clock budget; schedules
-    stay defined over ``steps``.
+    stay defined over ``steps``. ``cuda_graph`` (GPU only; the 'elbo' objective with one
+    particle) captures the training step as a CUDA graph after three eager steps and replays it
+    (:mod:`pyro_scalor.train.graphed`): the same step without the per-kernel launch overhead.
     """
 
     data_preset: str = "dsprites-ld"
@@ -49,6 +51,7 @@ class TrainConfig:
     eval_sequences: int = 200
     threads: int | None = None
     max_seconds: float | None = None
+    cuda_graph: bool = False
 
     def __post_init__(self) -> None:
         def need(cond: bool, msg: str) -> None:
@@ -81,6 +84,12 @@ class TrainConfig:
             f"unknown objective {self.objective!r}; valid choices: {', '.join(OBJECTIVES)}",
         )
 
+        need(
+            not self.cuda_graph or (self.objective == "elbo" and self.particles == 1),
+            "cuda_graph needs the 'elbo' objective with particles 1, got "
+            f"{self.objective!r} with particles {self.particles}",
+        )
+
     def model_config(self, model: ModelConfig) -> ModelConfig:
         """``model`` with the presence relaxation this config's objective needs."""
         from pyro_scalor.train.objectives import presence_mode_for
@@ -105,7 +114,7 @@ class RunPreset:
 def _presets() -> dict[str, RunPreset]:
     cpu_model = get_model_config("cpu")
     ref = get_model_config("reference")
-    return {
+    presets = {
         "cpu-default": RunPreset(
             # 12 slots: the most objects a dsprites-ld scene holds (16 slots over-counted more);
             # boxes of 5-14 px around dsprites-ld's 7-13 px objects (fewer boxes over two);
@@ -178,6 +187,15 @@ def _presets() -> dict[str, RunPreset]:
             "paper scale on dsprites-md (GPU)",
         ),
     }
+    cpu = presets["cpu-default"]
+    # the same model and schedules trained three times as long, the step replayed as a CUDA
+    # graph: about 14,400 x 0.02 s on an H100 (experiments/gpu_session8/results.md)
+    presets["gpu-default"] = RunPreset(
+        cpu.model,
+        cpu.train.replace(steps=14400, max_seconds=None, cuda_graph=True),
+        "the cpu-default model for 3x its steps on a GPU (CUDA graph), about 5-10 minutes",
+    )
+    return presets
 
 
 RUN_PRESETS: dict[str, RunPreset] = _presets()

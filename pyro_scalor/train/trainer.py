@@ -13,6 +13,7 @@ checkpoint in place.
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import threading
 import time
@@ -32,7 +33,9 @@ from pyro_scalor.train.checkpoint import (
 )
 from pyro_scalor.train.config import TrainConfig
 from pyro_scalor.train.diagnostics import loss_terms
+from pyro_scalor.train.graphed import GraphedStep
 from pyro_scalor.train.objectives import make_objective, presence_mode_for
+from pyro_scalor.validation import validate_video
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
@@ -86,7 +89,13 @@ class Trainer:
                 "train_config.model_config(model_config)"
             )
         self.objective = make_objective(self.cfg.objective, self.cfg.particles)
-        self.optimizer = torch.optim.RMSprop(scalor.nets.parameters(), lr=self.cfg.lr)
+        if self.cfg.cuda_graph and torch.device(scalor.device).type != "cuda":
+            raise ValueError(
+                f"cuda_graph needs the model on a CUDA device; it is on {scalor.device} "
+                "(use --device cuda, or leave cuda_graph off)"
+            )
+        self.optimizer = self._make_optimizer()
+        self._graphed: GraphedStep | None = None
         if resume:
             self._resume()
         else:
@@ -111,16 +120,20 @@ class Trainer:
                 "from the one given; use a new --run-dir"
             )
         same = ckpt["train_config"].replace(
-            steps=self.cfg.steps, max_seconds=self.cfg.max_seconds, threads=self.cfg.threads
+            steps=self.cfg.steps,
+            max_seconds=self.cfg.max_seconds,
+            threads=self.cfg.threads,
+            cuda_graph=self.cfg.cuda_graph,
         )
         if same != self.cfg:
             raise ValueError(
                 f"cannot resume {self.checkpoint_path}: its training config differs "
-                "from the one given (only steps, max_seconds and threads may change); "
-                "use a new --run-dir"
+                "from the one given (only steps, max_seconds, threads and cuda_graph may "
+                "change); use a new --run-dir"
             )
         self.scalor.nets.load_state_dict(ckpt["nets"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
+        self._set_optimizer_mode()
         self.step = ckpt["step"]
         self.seconds = float(ckpt.get("seconds", 0.0))
         self.history = ckpt.get("history", [])
@@ -139,6 +152,73 @@ class Trainer:
             model_config=config_to_dict(self.scalor.config),
             train_config=config_to_dict(self.cfg),
             history=self.history,
+        )
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        """RMSprop over every network parameter; capturable with a device lr for cuda_graph."""
+        params = list(self.scalor.nets.parameters())
+        if self.cfg.cuda_graph:
+            lr = torch.tensor(self.cfg.lr, device=self.scalor.device)
+            return torch.optim.RMSprop(params, lr=lr, capturable=True, foreach=True)
+        return torch.optim.RMSprop(params, lr=self.cfg.lr)
+
+    def _set_optimizer_mode(self) -> None:
+        """After loading optimiser state: lr type, ``capturable`` and step counters as this
+        run's mode needs (a checkpoint written with or without cuda_graph resumes either way)."""
+        graph = self.cfg.cuda_graph
+        device = torch.device(self.scalor.device) if graph else torch.device("cpu")
+        for group in self.optimizer.param_groups:
+            lr = float(group["lr"])
+            group["lr"] = torch.tensor(lr, device=device) if graph else lr
+            group["capturable"] = graph
+        for state in self.optimizer.state.values():
+            if torch.is_tensor(state.get("step")):
+                state["step"] = state["step"].to(device=device, dtype=torch.float32)
+
+    def train_step(self, video: torch.Tensor, kw: dict, lr: float) -> tuple[float, float]:
+        """One optimisation step on ``video`` with model/guide keyword arguments ``kw`` and
+        learning rate ``lr``; returns ``(loss, grad_norm)``.
+
+        Raises :class:`NonFiniteLossError` on a NaN or infinite loss or gradient: before the
+        update when eager, after it with ``cuda_graph`` (the step is one graph); either way no
+        checkpoint is written after it, so the last one on disk is good.
+        """
+        nets = self.scalor.nets
+        if self.cfg.cuda_graph:
+            validate_video(video)  # the graph itself skips the program's input checks
+            if self._graphed is None:
+                self._graphed = GraphedStep(
+                    self.objective,
+                    self.scalor.model,
+                    self.scalor.guide,
+                    list(nets.parameters()),
+                    self.optimizer,
+                    self.cfg.clip_norm,
+                )
+            loss_t, norm_t = self._graphed(video, lr=lr, **kw)
+            loss, grad_norm = float(loss_t), float(norm_t)
+            self._check_finite(loss, grad_norm)
+            return loss, grad_norm
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        loss = self.objective.loss_and_grads(self.scalor.model, self.scalor.guide, video, **kw)
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(nets.parameters(), self.cfg.clip_norm))
+        self._check_finite(float(loss), grad_norm)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return float(loss), grad_norm
+
+    def _check_finite(self, loss: float, grad_norm: float) -> None:
+        if math.isfinite(loss) and math.isfinite(grad_norm):
+            return
+        last = (
+            f"the last good checkpoint is {self.checkpoint_path}"
+            if self.checkpoint_path.exists()
+            else "no checkpoint had been written yet"
+        )
+        raise NonFiniteLossError(
+            f"non-finite loss ({loss}) or gradient norm ({grad_norm}) at step "
+            f"{self.step}; {last} (try a lower --lr or --clip-norm)"
         )
 
     def batch(self, step: int) -> torch.Tensor:
@@ -194,26 +274,9 @@ class Trainer:
             while self.step < self.cfg.steps and not out_of_time:
                 tick = time.perf_counter()
                 lr = self.cfg.lr * self.cfg.lr_factor(self.step)
-                for group in self.optimizer.param_groups:
-                    group["lr"] = lr
                 video = self.batch(self.step)
                 kw = self.step_kwargs(self.step, video)
-                loss = self.objective.loss_and_grads(
-                    self.scalor.model, self.scalor.guide, video, **kw
-                )
-                grad_norm = torch.nn.utils.clip_grad_norm_(nets.parameters(), self.cfg.clip_norm)
-                if not (torch.isfinite(torch.as_tensor(loss)) and torch.isfinite(grad_norm)):
-                    last = (
-                        f"the last good checkpoint is {self.checkpoint_path}"
-                        if self.checkpoint_path.exists()
-                        else "no checkpoint had been written yet"
-                    )
-                    raise NonFiniteLossError(
-                        f"non-finite loss ({loss}) or gradient norm ({float(grad_norm)}) at step "
-                        f"{self.step}; {last} (try a lower --lr or --clip-norm)"
-                    )
-                self.optimizer.step()
-                self.optimizer.zero_grad(set_to_none=True)
+                loss, grad_norm = self.train_step(video, kw, lr)
                 self.seconds += time.perf_counter() - tick
                 out_of_time = self.cfg.max_seconds is not None and (
                     self.seconds >= self.cfg.max_seconds
@@ -223,7 +286,7 @@ class Trainer:
                 self.step += 1
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss_ema:.1f}", T=f"{kw['temperature']:.2f}")
-                self._log(video, kw, per_seq, float(grad_norm), lr)
+                self._log(video, kw, per_seq, grad_norm, lr)
                 if self.step % self.cfg.checkpoint_every == 0:
                     self.save()
                 if self._stop_signal is not None:
