@@ -189,10 +189,13 @@ def _presets() -> dict[str, RunPreset]:
     }
     cpu = presets["cpu-default"]
     # the same model and schedules trained three times as long, the step replayed as a CUDA
-    # graph: about 14,400 x 0.02 s on an H100 (experiments/gpu_session8/results.md)
+    # graph: about 14,400 x 0.02 s on an H100 (experiments/gpu_session8/results.md); the eager
+    # loss-term logging and checkpoints run less often, as a graphed step is 10x cheaper
     presets["gpu-default"] = RunPreset(
         cpu.model,
-        cpu.train.replace(steps=14400, max_seconds=None, cuda_graph=True),
+        cpu.train.replace(
+            steps=14400, max_seconds=None, cuda_graph=True, log_every=100, checkpoint_every=600
+        ),
         "the cpu-default model for 3x its steps on a GPU (CUDA graph), about 5-10 minutes",
     )
     return presets
