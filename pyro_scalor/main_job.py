@@ -60,9 +60,25 @@ def register(sub) -> None:
     p.add_argument("--run-dir", type=Path, default=None, help="default runs/<preset>")
     p.add_argument("--eval-sequences", type=int, default=None, help="default: whole test split")
     p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--no-cuda-graph",
+        action="store_true",
+        help="on a GPU, run the training step eagerly instead of replaying it as a CUDA graph",
+    )
     p.add_argument("--cache-dir", type=Path)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_main)
+
+
+def train_config_for(train_config, device, *, cuda_graph: bool = True):
+    """The preset's training config (a TrainConfig) for ``device``: on a CUDA device the step is
+    replayed as a CUDA graph (10x faster on an H100) when ``cuda_graph`` is set and the
+    objective allows it ('elbo', one particle); elsewhere it runs eagerly."""
+    import torch
+
+    on_gpu = torch.device(device).type == "cuda"
+    graphable = train_config.objective == "elbo" and train_config.particles == 1
+    return train_config.replace(cuda_graph=cuda_graph and on_gpu and graphable)
 
 
 def comparison_table(metrics: dict, preset: str) -> str:
@@ -118,12 +134,13 @@ def run_main(args) -> int:
         print(f"[2/3] {run_dir} is already trained; skipping training")
     else:
         print(f"[2/3] training preset {args.preset} ({preset.description}) in {run_dir}")
+        train_config = train_config_for(preset.train, device, cuda_graph=not args.no_cuda_graph)
         scalor = Scalor(
-            preset.train.model_config(preset.model), device=device, seed=preset.train.seed
+            train_config.model_config(preset.model), device=device, seed=train_config.seed
         )
         trainer = Trainer(
             scalor,
-            preset.train,
+            train_config,
             run_dir,
             dataset=dataset,
             resume=resume,

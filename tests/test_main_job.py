@@ -28,3 +28,18 @@ def test_main_job_trains_evaluates_and_writes_pictures(tmp_path):
         assert main(args) == 0
     finally:
         torch.set_num_threads(threads)
+
+
+def test_main_job_replays_the_step_as_a_cuda_graph_only_on_a_gpu():
+    from pyro_scalor.main_job import train_config_for
+    from pyro_scalor.train.config import RUN_PRESETS
+
+    cfg = RUN_PRESETS["cpu-default"].train
+    assert train_config_for(cfg, "cuda").cuda_graph
+    assert train_config_for(cfg, torch.device("cuda", 0)).cuda_graph
+    assert not train_config_for(cfg, "cuda", cuda_graph=False).cuda_graph
+    assert not train_config_for(cfg, "cpu").cuda_graph
+    # a GPU preset on the CPU runs eagerly; objectives a graph cannot run stay eager
+    assert not train_config_for(RUN_PRESETS["gpu-default"].train, "cpu").cuda_graph
+    assert not train_config_for(cfg.replace(objective="iwae"), "cuda").cuda_graph
+    assert train_config_for(cfg, "cuda").replace(cuda_graph=False) == cfg
