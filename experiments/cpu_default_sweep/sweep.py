@@ -149,6 +149,11 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "p5_b8_lr42_seed1": (PRESET5_MODEL, dict(batched(8, 3400), lr=4.2e-4, seed=1)),
     "p5_b16": (PRESET5_MODEL, batched(16, 2000)),
     "p5_b16_seed1": (PRESET5_MODEL, dict(batched(16, 2000), seed=1)),
+    # session 8: a smaller batch. The fixed cost makes a batch of 2 cheap: 0.187 s per step
+    # against 0.258 s for 4 at 2 threads (experiments/bench/cpu_step_variants.py), so 6600
+    # steps of 2 fit the main job's time; larger batches measured worse, in order (b16 < b8 < b4)
+    "p5_b2": (PRESET5_MODEL, batched(2, 6600)),
+    "p5_b2_seed1": (PRESET5_MODEL, dict(batched(2, 6600), seed=1)),
     # session 7: the ramps in half the steps (temperature over 2000, discovery prior over 1500),
     # so 2800 of the 4800 steps run at the end values (the 9600-step continuation gained most
     # from steps at the end values)
