@@ -22,6 +22,15 @@ def _load(name: str):
 
 SWEEP_MODULE = _load("sweep.py")
 MISSES = _load("misses.py")
+KNOBS = _load("knobs.py")
+
+
+def test_knobs_settings_parse_with_and_without_a_rejection_threshold():
+    assert KNOBS.setting("0.5:0.5") == (0.5, 0.5, None)
+    assert KNOBS.setting("0.5:0:0.45") == (0.5, 0.0, 0.45)
+    for bad in ("0.5", "0.5:0.5:0.3:1", "a:b"):
+        with pytest.raises(Exception, match="expected S:K or S:K:R"):
+            KNOBS.setting(bad)
 
 
 def test_misses_groups_entering_and_leaving_slivers():
