@@ -145,7 +145,7 @@ def test_graphed_step_refuses_wrong_objective_optimiser_and_device():
     scalor = Scalor(get_model_config("tiny"), seed=0)
     params = list(scalor.nets.parameters())
     capturable = torch.optim.RMSprop(params, lr=torch.tensor(1e-3), capturable=True)
-    args = (scalor.model, scalor.guide, params)
+    args = (scalor.model, scalor.guide)
     with pytest.raises(ValueError, match="'elbo' objective"):
         GraphedStep(Trace_ELBO(), *args, capturable, 1.0)
     with pytest.raises(ValueError, match="'elbo' objective"):
@@ -204,7 +204,7 @@ def test_replays_draw_fresh_noise_and_estimate_the_same_elbo_as_eager():
     before = {n: p.detach().clone() for n, p in scalor.nets.named_parameters()}
     elbo = TraceMeanField_ELBO(max_plate_nesting=2)
     opt = _capturable(scalor, 1e-30)
-    step = GraphedStep(elbo, scalor.model, scalor.guide, list(scalor.nets.parameters()), opt, 1.0)
+    step = GraphedStep(elbo, scalor.model, scalor.guide, opt, 1.0)
     graph = [float(step(video, lr=1e-30, **KW)[0]) for _ in range(24)]
     assert step.graph is not None and step.calls == 24
     replays = graph[graphed.GRAPH_WARMUP :]
@@ -228,7 +228,6 @@ def test_graphed_step_overfits_a_batch_and_rejects_a_new_shape():
         elbo,
         scalor.model,
         scalor.guide,
-        list(scalor.nets.parameters()),
         _capturable(scalor, 3e-3),
         1.0,
     )
@@ -284,17 +283,22 @@ def test_gpu_default_preset_is_cpu_default_trained_three_times_as_long_with_a_gr
     assert same.replace(cuda_graph=False, **keep) == cpu.train
 
 
-def test_train_cli_no_cuda_graph_overrides_a_preset(tmp_path, monkeypatch):
-    """--no-cuda-graph turns a preset's graph off (here on the smoke preset, after --cuda-graph)."""
+def test_train_cli_cuda_graph_flags_override_the_preset(tmp_path, monkeypatch):
+    """--no-cuda-graph turns gpu-default's graph off, --cuda-graph turns smoke's on, and no flag
+    keeps the preset's (the trainer is stopped before it loads any data)."""
     seen = []
-    original = Trainer.__init__
 
     def spy(self, scalor, cfg, *args, **kwargs):
         seen.append(cfg.cuda_graph)
-        original(self, scalor, cfg, *args, **kwargs)
+        raise ValueError("stopped by the test")
 
     monkeypatch.setattr(Trainer, "__init__", spy)
-    argv = ["-q", "train", "--preset", "smoke", "--run-dir", str(tmp_path), "--device", "cpu"]
-    argv += ["--cache-dir", str(tmp_path / "cache"), "--no-progress", "--steps", "1"]
-    assert main([*argv, "--cuda-graph", "--no-cuda-graph"]) == 0
-    assert seen == [False]
+    base = ["-q", "train", "--run-dir", str(tmp_path), "--device", "cpu", "--no-progress"]
+    for preset, flags in (
+        ("gpu-default", ["--no-cuda-graph"]),
+        ("gpu-default", []),
+        ("smoke", ["--cuda-graph"]),
+        ("smoke", []),
+    ):
+        assert main([*base, "--preset", preset, *flags]) == 2
+    assert seen == [False, True, True, False]

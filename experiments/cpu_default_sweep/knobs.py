@@ -51,11 +51,10 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     for sup, trk, rej in args.settings:
         scalor = Scalor.from_checkpoint(args.checkpoint, device=args.device)
-        scalor.config = scalor.config.replace(
-            suppression_threshold=sup, track_suppression_threshold=trk
-        )
+        changes = dict(suppression_threshold=sup, track_suppression_threshold=trk)
         if rej is not None:
-            scalor.config = scalor.config.replace(rejection_threshold=rej)
+            changes["rejection_threshold"] = rej
+        scalor.config = scalor.config.replace(**changes)
         metrics, _ = evaluate(
             scalor,
             args.preset,

@@ -196,7 +196,7 @@ def _presets() -> dict[str, RunPreset]:
         cpu.train.replace(
             steps=14400, max_seconds=None, cuda_graph=True, log_every=100, checkpoint_every=600
         ),
-        "the cpu-default model for 3x its steps on a GPU (CUDA graph), about 5-10 minutes",
+        "the cpu-default model for 3x its steps on a GPU (CUDA graph), about 10 minutes",
     )
     return presets
 

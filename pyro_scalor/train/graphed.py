@@ -60,9 +60,10 @@ def mean_field_loss(model_trace, guide_trace) -> torch.Tensor:
 class GraphedStep:
     """One SVI step of ``model`` / ``guide`` captured as a CUDA graph, then replayed.
 
-    Takes the ``TraceMeanField_ELBO`` objective (one particle), the model and guide, the
-    parameters, a *capturable* optimiser (``torch.optim.RMSprop(..., capturable=True)`` with a
-    tensor learning rate), the clipping norm and the number of eager warm-up steps (run on a
+    Takes the ``TraceMeanField_ELBO`` objective (one particle), the model and guide, a
+    *capturable* optimiser over the parameters to train (``torch.optim.RMSprop(...,
+    capturable=True)`` with a tensor learning rate; they are also the ones clipped), the
+    clipping norm and the number of eager warm-up steps (run on a
     side stream before capture, as CUDA graphs require; they are real training steps). Calling
     it runs one step and returns ``(loss, grad_norm)`` as 0-dim device tensors.
     """
@@ -72,7 +73,6 @@ class GraphedStep:
         objective,
         model,
         guide,
-        params: list[torch.Tensor],
         optimizer: torch.optim.Optimizer,
         clip_norm: float,
         *,
@@ -87,7 +87,7 @@ class GraphedStep:
         self.objective = objective
         self.model = model
         self.guide = guide
-        self.params = params
+        self.params = [p for group in optimizer.param_groups for p in group["params"]]
         self.optimizer = optimizer
         self.clip_norm = clip_norm
         self.warmup = warmup

@@ -191,7 +191,6 @@ class Trainer:
                     self.objective,
                     self.scalor.model,
                     self.scalor.guide,
-                    list(nets.parameters()),
                     self.optimizer,
                     self.cfg.clip_norm,
                 )
