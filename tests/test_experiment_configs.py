@@ -23,6 +23,7 @@ def _load(name: str):
 SWEEP_MODULE = _load("sweep.py")
 MISSES = _load("misses.py")
 KNOBS = _load("knobs.py")
+UNDERCOUNT = _load("undercount.py")
 
 
 def test_knobs_settings_parse_with_and_without_a_rejection_threshold():
@@ -44,6 +45,45 @@ def test_misses_groups_entering_and_leaving_slivers():
     assert groups == ["edge entering", "inner", "edge leaving"]
 
 
+def test_undercount_readouts_patch_and_restore_the_library():
+    import pyro_scalor.model.guide as guide_module
+    import pyro_scalor.model.model as model_module
+    from pyro_scalor.model.distributions import presence_mode_value
+
+    originals = (
+        guide_module.presence_mode_value,
+        model_module._record,
+        model_module.ScalorModel._propagate,
+        guide_module.ScalorGuide._propagate,
+    )
+    probs = torch.tensor([0.1, 0.4, 0.5, 0.6, 0.9])
+    for mode in ("relaxed", "hard"):  # at 0.5 the replacement is the library's own decision
+        assert torch.equal(
+            UNDERCOUNT.presence_at(0.5)(probs, mode), presence_mode_value(probs, mode)
+        )
+    assert UNDERCOUNT.presence_at(0.35)(probs, "hard").tolist() == [0, 1, 1, 1, 1]
+    for spec, patched in (
+        ("pres:0.35", lambda: guide_module.presence_mode_value),
+        ("fallback:0.1", lambda: model_module._record),
+        ("end-invisible:0.5", lambda: model_module.ScalorModel._propagate),
+        ("end-invisible:0.5", lambda: guide_module.ScalorGuide._propagate),
+    ):
+        before = patched()
+        with UNDERCOUNT.readout_context(spec):
+            assert patched() is not before
+        assert patched() is before
+    with UNDERCOUNT.readout_context("base"):
+        pass
+    assert originals == (
+        guide_module.presence_mode_value,
+        model_module._record,
+        model_module.ScalorModel._propagate,
+        guide_module.ScalorGuide._propagate,
+    )
+    with pytest.raises(SystemExit, match="unknown read-out"):
+        UNDERCOUNT.readout_context("nope:1")
+
+
 @pytest.mark.parametrize("name", sorted(SWEEP_MODULE.VARIANTS))
 def test_sweep_variant_builds_valid_configs(name):
     model_changes, train_changes = SWEEP_MODULE.VARIANTS[name]
@@ -54,18 +94,24 @@ def test_sweep_variant_builds_valid_configs(name):
             assert getattr(config, key) == value, key
 
 
-def test_session5_base_is_the_cpu_default_training_configuration():
-    """PRESET5_* reproduces what the cpu-default preset trains (tracking settings aside)."""
+def test_session9_adam_variant_is_the_cpu_default_training_configuration():
+    """PRESET5_MODEL with ADAM6 reproduces what the cpu-default preset trains (tracking settings
+    aside); PRESET5_TRAIN is the same with session 5's RMSprop at 3e-4."""
     from pyro_scalor.train.config import get_run_preset
 
     preset = get_run_preset("cpu-default")
     model = SWEEP_MODULE.BASE_MODEL.replace(**SWEEP_MODULE.PRESET5_MODEL)
-    train = SWEEP_MODULE.BASE_TRAIN.replace(**SWEEP_MODULE.PRESET5_TRAIN)
+    train = SWEEP_MODULE.BASE_TRAIN.replace(**SWEEP_MODULE.ADAM6)
+    session5 = SWEEP_MODULE.BASE_TRAIN.replace(**SWEEP_MODULE.PRESET5_TRAIN)
+    assert (session5.optimizer, session5.lr) == ("rmsprop", 3e-4)
+    assert session5.replace(optimizer="adam", lr=6e-4) == train
+    assert SWEEP_MODULE.VARIANTS["p5_adam6"] == (SWEEP_MODULE.PRESET5_MODEL, SWEEP_MODULE.ADAM6)
     tracking = {
         k: getattr(preset.model, k)
         for k in ("suppression_threshold", "track_suppression_threshold")
     }
     assert model.replace(**tracking) == preset.model
-    for key in ("steps", "lr", "seq_len", "seq_window", "discovery_dropout", "temperature"):
+    keys = ("steps", "lr", "optimizer", "seq_len", "seq_window", "discovery_dropout")
+    for key in keys + ("temperature",):
         assert getattr(train, key) == getattr(preset.train, key), key
     assert train.disc_pres_prior == preset.train.disc_pres_prior

@@ -130,14 +130,17 @@ def test_train_resume_continues_and_refuses_other_configs(trained, cache, tmp_pa
     assert ckpt["history"][:3] == original
 
 
-def test_train_cli_sets_training_windows(cache, tmp_path, capsys):
-    extra = ("--steps", "1", "--seq-len", "2", "--seq-window", "random")
+def test_train_cli_sets_training_windows_and_the_optimizer(cache, tmp_path, capsys):
+    extra = ("--steps", "1", "--seq-len", "2", "--seq-window", "random", "--optimizer", "adam")
     assert main(train_args(tmp_path / "run", cache, *extra)) == 0
-    cfg = load_checkpoint(tmp_path / "run" / "checkpoint.pt")["train_config"]
-    assert (cfg.seq_len, cfg.seq_window) == (2, "random")
-    with pytest.raises(SystemExit):
-        main(train_args(tmp_path / "bad", cache, "--seq-window", "middle"))
-    assert "invalid choice" in capsys.readouterr().err
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    cfg = ckpt["train_config"]
+    assert (cfg.seq_len, cfg.seq_window, cfg.optimizer) == (2, "random", "adam")
+    assert "exp_avg" in ckpt["optimizer"]["state"][0]  # Adam's state, not RMSprop's
+    for bad in (("--seq-window", "middle"), ("--optimizer", "sgd")):
+        with pytest.raises(SystemExit):
+            main(train_args(tmp_path / "bad", cache, *bad))
+        assert "invalid choice" in capsys.readouterr().err
 
 
 def test_evaluate_cli_ignores_small_true_boxes(trained, cache, tmp_path, capsys):

@@ -40,6 +40,7 @@ def test_smoke_preset_is_tiny_and_short():
         (dict(objective="no-such"), "unknown objective 'no-such'.*elbo-relaxed"),
         (dict(lr_factor=Schedule(1.0, 0.0, 10, "linear")), "lr_factor must stay > 0"),
         (dict(lr_factor=Schedule(0.0)), "lr_factor must stay > 0"),
+        (dict(optimizer="sgd"), "unknown optimizer 'sgd'.*rmsprop, adam"),
     ],
 )
 def test_bad_train_configs_raise(changes, match):
@@ -63,6 +64,9 @@ def test_train_config_with_a_delayed_lr_decay_round_trips_and_old_dicts_load():
     old = config_to_dict(TrainConfig())
     del old["lr_factor"]
     assert train_config_from_dict(old).lr_factor == Schedule(1.0)
+    # ... and before optimizer existed: RMSprop, as then
+    del old["optimizer"]
+    assert train_config_from_dict(old).optimizer == "rmsprop"
 
 
 def test_objectives_by_name():

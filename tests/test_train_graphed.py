@@ -241,10 +241,13 @@ def test_graphed_step_overfits_a_batch_and_rejects_a_new_shape():
 
 
 @cuda
-def test_trainer_with_cuda_graph_trains_checkpoints_and_resumes_either_way(tmp_path):
+@pytest.mark.parametrize("optimizer", ["rmsprop", "adam"])
+def test_trainer_with_cuda_graph_trains_checkpoints_and_resumes_either_way(tmp_path, optimizer):
     cache = tmp_path / "cache"
     data = load_dataset("smoke", "train", num_sequences=SMOKE.train.num_train, cache_dir=cache)
-    cfg = SMOKE.train.replace(steps=8, log_every=1, checkpoint_every=4, cuda_graph=True)
+    cfg = SMOKE.train.replace(
+        steps=8, log_every=1, checkpoint_every=4, cuda_graph=True, optimizer=optimizer
+    )
 
     def trainer(c, resume=False):
         scalor = Scalor(c.model_config(SMOKE.model), device="cuda", seed=c.seed)
@@ -280,7 +283,11 @@ def test_gpu_default_preset_is_cpu_default_trained_three_times_as_long_with_a_gr
     same = gpu.train.replace(steps=cpu.train.steps, max_seconds=cpu.train.max_seconds)
     assert gpu.train.log_every >= cpu.train.log_every  # eager logging would cost 30% per step
     keep = {"log_every": cpu.train.log_every, "checkpoint_every": cpu.train.checkpoint_every}
-    assert same.replace(cuda_graph=False, **keep) == cpu.train
+    # the GPU run was measured with RMSprop at 3e-4, before cpu-default moved to Adam at 6e-4
+    assert (gpu.train.optimizer, gpu.train.lr) == ("rmsprop", 3e-4)
+    assert (cpu.train.optimizer, cpu.train.lr) == ("adam", 6e-4)
+    optimiser = {"optimizer": cpu.train.optimizer, "lr": cpu.train.lr}
+    assert same.replace(cuda_graph=False, **keep, **optimiser) == cpu.train
 
 
 def test_train_cli_cuda_graph_flags_override_the_preset(tmp_path, monkeypatch):

@@ -55,6 +55,21 @@ def record_saves(monkeypatch) -> list[int]:
 
 
 # ------------------------------------------------------------------------------------------
+OPTIMIZER_KINDS = [("rmsprop", torch.optim.RMSprop), ("adam", torch.optim.Adam)]
+
+
+@pytest.mark.parametrize("name, kind", OPTIMIZER_KINDS)
+def test_the_configured_optimizer_trains_every_parameter(tmp_path, dataset, name, kind):
+    trainer = make_trainer(tmp_path, smoke_cfg(steps=1, optimizer=name, lr=1e-3), dataset)
+    assert type(trainer.optimizer) is kind
+    before = params(trainer)
+    trainer.fit()
+    after = params(trainer)
+    moved = [k for k in before if not torch.equal(before[k], after[k])]
+    assert len(moved) == len(before)
+    assert len(trainer.optimizer.state) == len(list(trainer.scalor.nets.parameters()))
+
+
 def test_batches_and_step_arguments_are_seeded_by_step(tmp_path, dataset):
     cfg = smoke_cfg()
     trainer = make_trainer(tmp_path, cfg, dataset)
@@ -147,9 +162,10 @@ def test_lr_factor_sets_the_learning_rate_of_each_step(tmp_path, dataset):
 
 # ------------------------------------------------------------------------------------------
 # 14. exact resume
-def test_resume_continues_exactly(tmp_path, dataset):
+@pytest.mark.parametrize("optimizer", ["rmsprop", "adam"])
+def test_resume_continues_exactly(tmp_path, dataset, optimizer):
     n = 4
-    cfg = smoke_cfg(steps=n, checkpoint_every=2)
+    cfg = smoke_cfg(steps=n, checkpoint_every=2, optimizer=optimizer)
     straight = make_trainer(tmp_path / "straight", cfg, dataset)
     straight.fit()
 
@@ -188,6 +204,8 @@ def test_resume_refuses_a_different_configuration(tmp_path, dataset):
     make_trainer(tmp_path, cfg, dataset).fit()
     with pytest.raises(ValueError, match="training config differs"):
         make_trainer(tmp_path, cfg.replace(lr=cfg.lr * 10), dataset, resume=True)
+    with pytest.raises(ValueError, match="training config differs"):
+        make_trainer(tmp_path, cfg.replace(optimizer="adam"), dataset, resume=True)
     with pytest.raises(ValueError, match="model config differs"):
         other = get_model_config("tiny", max_objects=3)
         make_trainer(tmp_path, cfg, dataset, resume=True, model_config=other)

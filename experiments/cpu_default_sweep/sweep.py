@@ -68,6 +68,9 @@ PRESET5_TRAIN = dict(PRESET4_TRAIN, discovery_dropout=0.0)
 NARROW5_MODEL = dict(PRESET5_MODEL, feature_dim=32, encoder_glimpse_size=8)
 
 
+ADAM6 = dict(PRESET5_TRAIN, optimizer="adam", lr=6e-4)
+
+
 def batched(batch_size: int, steps: int) -> dict:
     """The session-5 preset's training with ``batch_size`` for ``steps`` steps, its ramps
     (temperature 4000 of 4800 steps, discovery prior 3000 of 4800) shortened in proportion."""
@@ -167,6 +170,23 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     # reaches 8 px past the frame's edge: entering edge slivers are a third of the misses
     "p5_shift15": (dict(PRESET5_MODEL, max_shift_cells=1.5), PRESET5_TRAIN),
     "p5_shift15_seed1": (dict(PRESET5_MODEL, max_shift_cells=1.5), dict(PRESET5_TRAIN, seed=1)),
+    # session 9: Adam instead of RMSprop (momentum and bias-corrected second moments; the number
+    # of updates caps the preset, so an optimiser that learns more per update is the lead)
+    "p5_adam": (PRESET5_MODEL, dict(PRESET5_TRAIN, optimizer="adam")),
+    "p5_adam_seed1": (PRESET5_MODEL, dict(PRESET5_TRAIN, optimizer="adam", seed=1)),
+    "p5_adam6": (PRESET5_MODEL, ADAM6),
+    "p5_adam6_seed1": (PRESET5_MODEL, dict(ADAM6, seed=1)),
+    "p5_adam10": (PRESET5_MODEL, dict(PRESET5_TRAIN, optimizer="adam", lr=1e-3)),
+    "p5_adam10_seed1": (PRESET5_MODEL, dict(PRESET5_TRAIN, optimizer="adam", lr=1e-3, seed=1)),
+    # session 9, on top of Adam at 6e-4 (one seed each, as leads): the learning-rate decay of
+    # p5_lrdec, and 3-frame windows with the steps that fit the same time (as p5_T3)
+    "p5_adam6_lrdec": (PRESET5_MODEL, dict(ADAM6, lr_factor=LR_DECAY)),
+    "p5_adam6_T3": (PRESET5_MODEL, dict(ADAM6, seq_len=3, steps=6400)),
+    # session 9: a background code of 1 or 2 numbers instead of 10. The main job's pictures
+    # show the background painting blobs over small objects that are then never discovered
+    # (dsprites-ld's background is black, so it needs no code at all)
+    "p5_adam6_bg1": (dict(PRESET5_MODEL, z_bg_dim=1), ADAM6),
+    "p5_adam6_bg2": (dict(PRESET5_MODEL, z_bg_dim=2), ADAM6),
 }
 
 

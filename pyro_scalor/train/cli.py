@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from pyro_scalor.train.config import RUN_PRESETS, SEQ_WINDOWS, get_run_preset
+from pyro_scalor.train.config import OPTIMIZERS, RUN_PRESETS, SEQ_WINDOWS, get_run_preset
 from pyro_scalor.train.objectives import OBJECTIVES
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ def register(sub) -> None:
     p.add_argument("--steps", type=_positive_int, help="override the number of steps")
     p.add_argument("--batch-size", type=_positive_int)
     p.add_argument("--lr", type=_positive_float)
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help="rmsprop (the paper's) or adam")
     p.add_argument("--clip-norm", type=_positive_float)
     p.add_argument("--objective", choices=OBJECTIVES)
     p.add_argument("--particles", type=_positive_int)
@@ -126,6 +127,7 @@ TRAIN_OVERRIDES = (
     "steps",
     "batch_size",
     "lr",
+    "optimizer",
     "clip_norm",
     "objective",
     "particles",

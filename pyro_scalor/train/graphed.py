@@ -3,7 +3,7 @@
 On a GPU the eager SCALOR step is launch-bound: thousands of small kernels, each launched from
 Python through Pyro's handlers, with the GPU idle most of the time. :class:`GraphedStep`
 records the whole step (guide and model traces, the mean-field ELBO, backward, gradient
-clipping and the RMSprop update) as one CUDA graph and replays it, so the Python and launch
+clipping and the optimiser update) as one CUDA graph and replays it, so the Python and launch
 overhead is paid once. The step is the same Pyro program as the eager one: the graph is
 captured from the model and guide as they are.
 
@@ -62,7 +62,7 @@ class GraphedStep:
 
     Takes the ``TraceMeanField_ELBO`` objective (one particle), the model and guide, a
     *capturable* optimiser over the parameters to train (``torch.optim.RMSprop(...,
-    capturable=True)`` with a tensor learning rate; they are also the ones clipped), the
+    capturable=True)`` or Adam, with a tensor learning rate; they are also the ones clipped), the
     clipping norm and the number of eager warm-up steps (run on a
     side stream before capture, as CUDA graphs require; they are real training steps). Calling
     it runs one step and returns ``(loss, grad_norm)`` as 0-dim device tensors.

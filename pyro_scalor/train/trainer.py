@@ -155,12 +155,14 @@ class Trainer:
         )
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
-        """RMSprop over every network parameter; capturable with a device lr for cuda_graph."""
+        """``cfg.optimizer`` (RMSprop or Adam) over every network parameter; capturable with a
+        device lr for cuda_graph."""
         params = list(self.scalor.nets.parameters())
+        kind = {"rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam}[self.cfg.optimizer]
         if self.cfg.cuda_graph:
             lr = torch.tensor(self.cfg.lr, device=self.scalor.device)
-            return torch.optim.RMSprop(params, lr=lr, capturable=True, foreach=True)
-        return torch.optim.RMSprop(params, lr=self.cfg.lr)
+            return kind(params, lr=lr, capturable=True, foreach=True)
+        return kind(params, lr=self.cfg.lr)
 
     def _set_optimizer_mode(self) -> None:
         """After loading optimiser state: lr type, ``capturable`` and step counters as this
