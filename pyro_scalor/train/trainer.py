@@ -12,6 +12,7 @@ checkpoint in place.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import signal
@@ -126,10 +127,15 @@ class Trainer:
             cuda_graph=self.cfg.cuda_graph,
         )
         if same != self.cfg:
+            differ = ", ".join(
+                f"{f.name} {getattr(same, f.name)!r} (given {getattr(self.cfg, f.name)!r})"
+                for f in dataclasses.fields(self.cfg)
+                if getattr(same, f.name) != getattr(self.cfg, f.name)
+            )
             raise ValueError(
                 f"cannot resume {self.checkpoint_path}: its training config differs "
-                "from the one given (only steps, max_seconds, threads and cuda_graph may "
-                "change); use a new --run-dir"
+                f"from the one given in {differ} (only steps, max_seconds, threads and "
+                "cuda_graph may change); use a new --run-dir or the checkpoint's settings"
             )
         self.scalor.nets.load_state_dict(ckpt["nets"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
