@@ -55,10 +55,9 @@ def record_saves(monkeypatch) -> list[int]:
 
 
 # ------------------------------------------------------------------------------------------
-OPTIMIZER_KINDS = [("rmsprop", torch.optim.RMSprop), ("adam", torch.optim.Adam)]
-
-
-@pytest.mark.parametrize("name, kind", OPTIMIZER_KINDS)
+@pytest.mark.parametrize(
+    "name, kind", [("rmsprop", torch.optim.RMSprop), ("adam", torch.optim.Adam)]
+)
 def test_the_configured_optimizer_trains_every_parameter(tmp_path, dataset, name, kind):
     trainer = make_trainer(tmp_path, smoke_cfg(steps=1, optimizer=name, lr=1e-3), dataset)
     assert type(trainer.optimizer) is kind

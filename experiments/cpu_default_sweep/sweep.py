@@ -173,11 +173,9 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     # session 9: Adam instead of RMSprop (momentum and bias-corrected second moments; the number
     # of updates caps the preset, so an optimiser that learns more per update is the lead)
     "p5_adam": (PRESET5_MODEL, dict(PRESET5_TRAIN, optimizer="adam")),
-    "p5_adam_seed1": (PRESET5_MODEL, dict(PRESET5_TRAIN, optimizer="adam", seed=1)),
     "p5_adam6": (PRESET5_MODEL, ADAM6),
     "p5_adam6_seed1": (PRESET5_MODEL, dict(ADAM6, seed=1)),
     "p5_adam10": (PRESET5_MODEL, dict(PRESET5_TRAIN, optimizer="adam", lr=1e-3)),
-    "p5_adam10_seed1": (PRESET5_MODEL, dict(PRESET5_TRAIN, optimizer="adam", lr=1e-3, seed=1)),
     # session 9, on top of Adam at 6e-4 (one seed each, as leads): the learning-rate decay of
     # p5_lrdec, and 3-frame windows with the steps that fit the same time (as p5_T3)
     "p5_adam6_lrdec": (PRESET5_MODEL, dict(ADAM6, lr_factor=LR_DECAY)),

@@ -65,7 +65,7 @@ def register(sub) -> None:
     p.add_argument("--steps", type=_positive_int, help="override the number of steps")
     p.add_argument("--batch-size", type=_positive_int)
     p.add_argument("--lr", type=_positive_float)
-    p.add_argument("--optimizer", choices=OPTIMIZERS, help="rmsprop (the paper's) or adam")
+    p.add_argument("--optimizer", choices=list(OPTIMIZERS), help="rmsprop (the paper's) or adam")
     p.add_argument("--clip-norm", type=_positive_float)
     p.add_argument("--objective", choices=OBJECTIVES)
     p.add_argument("--particles", type=_positive_int)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+import torch
+
 from pyro_scalor.model.config import ModelConfig, get_model_config
 from pyro_scalor.train.objectives import OBJECTIVES
 from pyro_scalor.train.schedules import Schedule
@@ -12,9 +14,9 @@ from pyro_scalor.train.schedules import Schedule
 #: Where a training sequence cropped to ``seq_len`` frames starts.
 SEQ_WINDOWS = ("first", "random")
 
-#: The optimisers a run may use (``TrainConfig.optimizer``); both are torch's, without momentum
-#: for RMSprop (the paper's choice) and with torch's default betas for Adam.
-OPTIMIZERS = ("rmsprop", "adam")
+#: The optimisers a run may use (``TrainConfig.optimizer`` name -> torch class): RMSprop without
+#: momentum (the paper's choice) and Adam with torch's default betas.
+OPTIMIZERS = {"rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam}
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from pyro_scalor.train.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from pyro_scalor.train.config import TrainConfig
+from pyro_scalor.train.config import OPTIMIZERS, TrainConfig
 from pyro_scalor.train.diagnostics import loss_terms
 from pyro_scalor.train.graphed import GraphedStep
 from pyro_scalor.train.objectives import make_objective, presence_mode_for
@@ -164,7 +164,7 @@ class Trainer:
         """``cfg.optimizer`` (RMSprop or Adam) over every network parameter; capturable with a
         device lr for cuda_graph."""
         params = list(self.scalor.nets.parameters())
-        kind = {"rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam}[self.cfg.optimizer]
+        kind = OPTIMIZERS[self.cfg.optimizer]
         if self.cfg.cuda_graph:
             lr = torch.tensor(self.cfg.lr, device=self.scalor.device)
             return kind(params, lr=lr, capturable=True, foreach=True)
