@@ -84,6 +84,34 @@ def test_undercount_readouts_patch_and_restore_the_library():
         UNDERCOUNT.readout_context("nope:1")
 
 
+def test_undercount_nearby_max_reads_the_3x3_cells_around_the_visible_centre():
+    probs = np.zeros((8, 8))
+    probs[0, 2] = 0.9  # two cells right of the top-left corner: outside its 3x3 block
+    probs[1, 1] = 0.4
+    probs[7, 7] = 0.7
+    # a sliver at the top-left corner, partly outside the frame: clipped to (0, 0, 3, 10)
+    assert UNDERCOUNT.nearby_max(probs, np.array([-5.0, -2.0, 3.0, 10.0]), 64) == 0.4
+    # an object whose centre cell is (row 1, col 1) sees the 0.9 at (0, 2)
+    assert UNDERCOUNT.nearby_max(probs, np.array([8.0, 8.0, 16.0, 16.0]), 64) == 0.9
+    # a box at the bottom-right edge maps to the last cell
+    assert UNDERCOUNT.nearby_max(probs, np.array([60.0, 60.0, 70.0, 70.0]), 64) == 0.7
+
+
+def test_undercount_recording_discovery_collects_one_map_per_frame_and_restores():
+    import pyro_scalor.model.guide as guide_module
+    from pyro_scalor.api import Scalor
+    from pyro_scalor.model.config import get_model_config
+
+    original = guide_module.ScalorGuide._pres
+    scalor = Scalor(get_model_config("tiny"), seed=0)
+    with UNDERCOUNT.recording_discovery([]) as calls:
+        scalor.track(torch.rand(2, 3, 3, 64, 64))
+    assert guide_module.ScalorGuide._pres is original
+    assert len(calls) == 3
+    assert all(c.shape == (2, scalor.config.num_cells) for c in calls)
+    assert all(((c >= 0) & (c <= 1)).all() for c in calls)
+
+
 @pytest.mark.parametrize("name", sorted(SWEEP_MODULE.VARIANTS))
 def test_sweep_variant_builds_valid_configs(name):
     model_changes, train_changes = SWEEP_MODULE.VARIANTS[name]
@@ -94,24 +122,32 @@ def test_sweep_variant_builds_valid_configs(name):
             assert getattr(config, key) == value, key
 
 
-def test_session9_adam_variant_is_the_cpu_default_training_configuration():
-    """PRESET5_MODEL with ADAM6 reproduces what the cpu-default preset trains (tracking settings
-    aside); PRESET5_TRAIN is the same with session 5's RMSprop at 3e-4."""
+def test_session10_variant_is_the_cpu_default_configuration():
+    """PRESET10_MODEL with ADAM6_S6000 reproduces what the cpu-default preset trains (tracking
+    settings aside); ADAM6 is the same with 4800 steps and session 5's ramps, and PRESET5_TRAIN
+    the same again with session 5's RMSprop at 3e-4."""
     from pyro_scalor.train.config import get_run_preset
 
     preset = get_run_preset("cpu-default")
-    model = SWEEP_MODULE.BASE_MODEL.replace(**SWEEP_MODULE.PRESET5_MODEL)
-    train = SWEEP_MODULE.BASE_TRAIN.replace(**SWEEP_MODULE.ADAM6)
-    session5 = SWEEP_MODULE.BASE_TRAIN.replace(**SWEEP_MODULE.PRESET5_TRAIN)
-    assert (session5.optimizer, session5.lr) == ("rmsprop", 3e-4)
-    assert session5.replace(optimizer="adam", lr=6e-4) == train
-    assert SWEEP_MODULE.VARIANTS["p5_adam6"] == (SWEEP_MODULE.PRESET5_MODEL, SWEEP_MODULE.ADAM6)
+    assert SWEEP_MODULE.VARIANTS["p10"] == (SWEEP_MODULE.PRESET10_MODEL, SWEEP_MODULE.ADAM6_S6000)
+    model = SWEEP_MODULE.BASE_MODEL.replace(**SWEEP_MODULE.PRESET10_MODEL)
+    train = SWEEP_MODULE.BASE_TRAIN.replace(**SWEEP_MODULE.ADAM6_S6000)
     tracking = {
         k: getattr(preset.model, k)
         for k in ("suppression_threshold", "track_suppression_threshold")
     }
     assert model.replace(**tracking) == preset.model
     keys = ("steps", "lr", "optimizer", "seq_len", "seq_window", "discovery_dropout")
-    for key in keys + ("temperature",):
+    for key in keys + ("temperature", "disc_pres_prior"):
         assert getattr(train, key) == getattr(preset.train, key), key
-    assert train.disc_pres_prior == preset.train.disc_pres_prior
+    adam6 = SWEEP_MODULE.BASE_TRAIN.replace(**SWEEP_MODULE.ADAM6)
+    session5 = SWEEP_MODULE.BASE_TRAIN.replace(**SWEEP_MODULE.PRESET5_TRAIN)
+    assert (adam6.steps, adam6.temperature.steps, adam6.disc_pres_prior.steps) == (4800, 4000, 3000)
+    assert (
+        adam6.replace(
+            steps=6000, temperature=train.temperature, disc_pres_prior=train.disc_pres_prior
+        )
+        == train
+    )
+    assert (session5.optimizer, session5.lr) == ("rmsprop", 3e-4)
+    assert session5.replace(optimizer="adam", lr=6e-4) == adam6

@@ -404,3 +404,40 @@ def test_discovery_mask_with_the_wrong_number_of_frames_is_refused(program):
     s = scalor_for()
     with pytest.raises(ValueError, match="discovery_mask"):
         getattr(s, program)(make_video(), discovery_mask=torch.ones(B, T - 1, dtype=torch.bool))
+
+
+# ------------------------------------------------------------------------------------------
+# 13. the discovery head's view of the unexplained frame (ModelConfig.discovery_residual)
+@pytest.mark.parametrize("num_particles", [1, 3])
+def test_discovery_residual_feeds_the_mask_and_the_unexplained_frame(num_particles):
+    s = scalor_for(discovery_residual=True)
+    cfg = s.config
+    assert s.nets.mask_encoder.net[0][0].in_channels == 1 + cfg.channels
+    assert scalor_for().nets.mask_encoder.net[0][0].in_channels == 1
+    video = make_video()
+    inputs = []
+    hook = s.nets.mask_encoder.register_forward_hook(lambda m, i, o: inputs.append(i[0]))
+    try:
+        guide = s.guide
+        if num_particles > 1:
+            guide = pyro.plate("particles", num_particles, dim=-3)(guide)
+        g_tr = poutine.trace(guide).get_trace(video)
+    finally:
+        hook.remove()
+    assert len(inputs) == T
+    for t, inp in enumerate(inputs):
+        n = B if t == 0 else num_particles * B  # at t = 0 no particle has propagated objects
+        assert inp.shape == (n, 1 + cfg.channels, 64, 64)
+        mask, rest = inp[:, :1], inp[:, 1:]
+        assert ((mask >= 0) & (mask <= 1)).all()
+        frame = video[:, t].repeat(n // B, 1, 1, 1)
+        assert torch.allclose(rest, frame * (1 - mask))
+        if t == 0:  # nothing is propagated yet: the head sees the whole frame
+            assert torch.equal(mask, torch.zeros_like(mask))
+    # the sites and their shapes do not change
+    lead = (num_particles,) if num_particles > 1 else ()
+    g_latent = latent_nodes(g_tr)
+    assert list(g_latent) == sites.latent_sites(T)
+    for name, site in g_latent.items():
+        assert tuple(site["value"].shape) == expected_shape(name, cfg, lead=lead), name
+    assert math.isfinite(make_objective("elbo").loss(s.model, s.guide, video))

@@ -275,19 +275,36 @@ def test_trainer_with_cuda_graph_trains_checkpoints_and_resumes_either_way(tmp_p
     assert group["capturable"] and torch.is_tensor(group["lr"])
 
 
-def test_gpu_default_preset_is_cpu_default_trained_three_times_as_long_with_a_graph():
+def test_gpu_default_preset_is_the_measured_session8_model_trained_with_a_graph():
+    """gpu-default is cpu-default as it was when its GPU run was measured (session 8): RMSprop
+    at 3e-4, 4800-step ramps, std 0.1, no discovery residual; 14,400 steps, CUDA graph."""
+    from pyro_scalor.train.schedules import Schedule
+
     cpu, gpu = RUN_PRESETS["cpu-default"], RUN_PRESETS["gpu-default"]
-    assert gpu.model == cpu.model
+    assert (gpu.model.likelihood_std, gpu.model.discovery_residual) == (0.1, False)
+    assert (cpu.model.likelihood_std, cpu.model.discovery_residual) == (0.2, True)
+    assert gpu.model == cpu.model.replace(likelihood_std=0.1, discovery_residual=False)
     assert gpu.train.cuda_graph and not cpu.train.cuda_graph
-    assert gpu.train.steps == 3 * cpu.train.steps and gpu.train.max_seconds is None
-    same = gpu.train.replace(steps=cpu.train.steps, max_seconds=cpu.train.max_seconds)
+    assert gpu.train.steps == 14400 and gpu.train.max_seconds is None
     assert gpu.train.log_every >= cpu.train.log_every  # eager logging would cost 30% per step
-    keep = {"log_every": cpu.train.log_every, "checkpoint_every": cpu.train.checkpoint_every}
-    # the GPU run was measured with RMSprop at 3e-4, before cpu-default moved to Adam at 6e-4
     assert (gpu.train.optimizer, gpu.train.lr) == ("rmsprop", 3e-4)
     assert (cpu.train.optimizer, cpu.train.lr) == ("adam", 6e-4)
-    optimiser = {"optimizer": cpu.train.optimizer, "lr": cpu.train.lr}
-    assert same.replace(cuda_graph=False, **keep, **optimiser) == cpu.train
+    assert gpu.train.temperature == Schedule(1.0, 0.5, 4000, "linear")
+    assert gpu.train.disc_pres_prior == Schedule(0.1, 1e-8, 3000, "exponential")
+    session8 = {
+        k: getattr(gpu.train, k)
+        for k in (
+            "steps",
+            "max_seconds",
+            "cuda_graph",
+            "optimizer",
+            "lr",
+            "temperature",
+            "disc_pres_prior",
+        )
+    }
+    keep = {"log_every": cpu.train.log_every, "checkpoint_every": cpu.train.checkpoint_every}
+    assert cpu.train.replace(**session8) == gpu.train.replace(**keep)
 
 
 def test_train_cli_cuda_graph_flags_override_the_preset(tmp_path, monkeypatch):

@@ -46,6 +46,22 @@ def group_of(item: dict, slivers: np.ndarray, t: int, k: int) -> str:
     return "edge leaving"
 
 
+def scored_objects(items: list[dict], res, size: int):
+    """Yield ``(b, t, k, best_iou, group)`` for every visible true object k of frame t of each
+    sequence ``items[b]``: its best box IoU with the tracked boxes of ``res`` (a TrackingResult
+    of those sequences) and its group (:func:`group_of`)."""
+    for b, item in enumerate(items):
+        boxes, vis = item["boxes"].numpy(), item["visible"].numpy()
+        slivers = edge_slivers(boxes, vis, size, size, 40)
+        for t in range(vis.shape[0]):
+            pred = res.boxes[b, t].numpy()[res.valid[b, t].numpy()]
+            true = np.nonzero(vis[t])[0]
+            ious = iou_matrix(boxes[t, true], pred)  # (visible true boxes, tracked boxes)
+            bests = ious.max(1) if ious.shape[1] else np.zeros(len(true))
+            for k, best in zip(true, bests.tolist()):
+                yield b, t, int(k), best, group_of(item, slivers, t, k)
+
+
 def main(argv=None) -> int:
     """Print (and optionally write) the per-group miss statistics; returns 0."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -69,32 +85,25 @@ def main(argv=None) -> int:
         items = [ds[i] for i in range(lo, min(len(ds), lo + 8))]
         video = torch.stack([it["video"] for it in items])
         res = scalor.track(video)
-        for b, item in enumerate(items):
-            boxes, vis = item["boxes"].numpy(), item["visible"].numpy()
-            slivers = edge_slivers(boxes, vis, size, size, 40)
-            for t in range(video.shape[1]):
-                pred = res.boxes[b, t].numpy()[res.valid[b, t].numpy()]
-                true = np.nonzero(vis[t])[0]
-                ious = iou_matrix(boxes[t, true], pred)  # (visible true boxes, tracked boxes)
-                bests = ious.max(1) if ious.shape[1] else np.zeros(len(true))
-                for k, best in zip(true, bests.tolist()):
-                    x0, y0, x1, y1 = (int(round(float(v))) for v in boxes[t, k])
-                    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, size), min(y1, size)
-                    img = video[b, t, :, y0:y1, x0:x1]
-                    sprite = img.max(0).values > 0.2
-                    if not sprite.any():
-                        continue
-                    bg = res.background[b, t, :, y0:y1, x0:x1].max(0).values[sprite]
-                    err = (res.reconstruction[b, t, :, y0:y1, x0:x1] - img).abs().max(0).values
-                    rows[group_of(item, slivers, t, k)].append(
-                        (
-                            best >= 0.5,
-                            float(sprite.sum()),
-                            float((bg > 0.2).float().mean()),
-                            float((err[sprite] < 0.2).float().mean()),
-                            best,
-                        )
-                    )
+        for b, t, k, best, group in scored_objects(items, res, size):
+            box = items[b]["boxes"][t, k]
+            x0, y0, x1, y1 = (int(round(float(v))) for v in box)
+            x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, size), min(y1, size)
+            img = video[b, t, :, y0:y1, x0:x1]
+            sprite = img.max(0).values > 0.2
+            if not sprite.any():
+                continue
+            bg = res.background[b, t, :, y0:y1, x0:x1].max(0).values[sprite]
+            err = (res.reconstruction[b, t, :, y0:y1, x0:x1] - img).abs().max(0).values
+            rows[group].append(
+                (
+                    best >= 0.5,
+                    float(sprite.sum()),
+                    float((bg > 0.2).float().mean()),
+                    float((err[sprite] < 0.2).float().mean()),
+                    best,
+                )
+            )
     total = sum(len(r) for r in rows.values())
     out = {"checkpoint": args.checkpoint, "split": args.split, "sequences": len(ds)}
     for name, r in rows.items():

@@ -4,6 +4,7 @@ measured alternately in one process (2 threads, dsprites-ld test input).
     python experiments/cpu_default_sweep/step_time.py                    # sessions 3 and 4
     python experiments/cpu_default_sweep/step_time.py --session6         # session-6 variants
     python experiments/cpu_default_sweep/step_time.py --session6 --frames 3 --batch 8
+    python experiments/cpu_default_sweep/step_time.py --session10        # session-10 variants
 """
 
 from __future__ import annotations
@@ -32,6 +33,14 @@ SESSION6 = {
     "both": SESSION4.replace(feature_dim=32, encoder_glimpse_size=8),
 }
 
+#: session 10: the session-9 model (session 4's) with the discovery residual and std 0.2
+SESSION10 = {
+    "session 9": SESSION4,
+    "discovery residual": SESSION4.replace(discovery_residual=True),
+    "std 0.2": SESSION4.replace(likelihood_std=0.2),
+    "both (session 10)": SESSION4.replace(discovery_residual=True, likelihood_std=0.2),
+}
+
 
 def median_step(cfg, video: torch.Tensor, warmup: int = 3, steps: int = 15) -> float:
     """Median seconds of a full training step (loss, backward, RMSprop update) of ``cfg``."""
@@ -55,6 +64,7 @@ def main(argv=None) -> int:
     """Print each model's median step time twice (interleaved); returns 0."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--session6", action="store_true", help="time the session-6 variants")
+    p.add_argument("--session10", action="store_true", help="time the session-10 variants")
     p.add_argument("--frames", type=int, default=4, help="frames per training window")
     p.add_argument("--batch", type=int, default=4, help="sequences per batch")
     args = p.parse_args(argv)
@@ -62,7 +72,7 @@ def main(argv=None) -> int:
     pyro.enable_validation(False)
     ds = load_dataset("dsprites-ld", "test", num_sequences=args.batch)
     video = torch.stack([ds[i]["video"][: args.frames] for i in range(args.batch)])
-    models = SESSION6 if args.session6 else MODELS
+    models = SESSION10 if args.session10 else SESSION6 if args.session6 else MODELS
     for _ in range(2):
         for name, cfg in models.items():
             print(f"{name}: {median_step(cfg, video):.3f} s")

@@ -16,9 +16,15 @@ the number of true objects in the frame, how often all slots are present, and th
 
 The read-outs patch library internals for the duration of one evaluation and restore them.
 
+``proposals``: does the guide propose anything where a true object is missed? For every visible
+true object of the first N sequences (grouped as in ``misses.py``: inner, edge slivers entering
+or leaving), the highest discovery presence probability among the 3x3 grid cells around the cell
+holding the centre of its visible box, split by missed / matched and by t = 0 / t > 0.
+
     python experiments/cpu_default_sweep/undercount.py counts CKPT --split test --sequences 200
     python experiments/cpu_default_sweep/undercount.py readout CKPT base pres:0.35 \\
         fallback:0.1 end-invisible:0.5 --split val --sequences 100
+    python experiments/cpu_default_sweep/undercount.py proposals CKPT --split val --sequences 100
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import importlib.util
 import json
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -164,10 +172,79 @@ def readout(args) -> None:
         print(json.dumps({"readout": spec, **out}), flush=True)
 
 
+@contextlib.contextmanager
+def recording_discovery(calls: list):
+    """Inside the block, append each discovery presence probability map the guide computes
+    (a (..., B, G*G) tensor per frame) to ``calls``."""
+    original = guide_module.ScalorGuide._pres
+
+    def pres(self, name, probs, temperature):
+        if name.startswith("disc"):
+            calls.append(probs.detach())
+        return original(self, name, probs, temperature)
+
+    with patched(guide_module.ScalorGuide, "_pres", pres):
+        yield calls
+
+
+def nearby_max(probs: np.ndarray, box: np.ndarray, size: int) -> float:
+    """Highest of the (G, G) cell probabilities ``probs`` in the 3x3 cells around the cell that
+    holds the centre of pixel ``box`` (x0, y0, x1, y1) clipped to a ``size`` x ``size`` frame."""
+    g = probs.shape[-1]
+    x0, y0, x1, y1 = np.clip(box, 0, size)
+    cell = size / g
+    cx = min(int((x0 + x1) / 2 // cell), g - 1)
+    cy = min(int((y0 + y1) / 2 // cell), g - 1)
+    return float(probs[max(cy - 1, 0) : cy + 2, max(cx - 1, 0) : cx + 2].max())
+
+
+def proposals(args) -> None:
+    """Print one JSON line per group, outcome and frame kind: discovery presence nearby."""
+    misses = _load_sibling("misses")
+    scalor = load(args.checkpoint)
+    g, size = scalor.config.grid_size, scalor.config.image_size
+    ds = load_dataset("dsprites-ld", args.split, num_sequences=args.sequences)
+    rows = []
+    for lo in range(0, len(ds), 8):
+        items = [ds[i] for i in range(lo, min(lo + 8, len(ds)))]
+        video = torch.stack([it["video"] for it in items])
+        with recording_discovery([]) as calls:
+            res = scalor.track(video, chunk=len(items))
+        probs = torch.stack(calls, 1).reshape(len(items), -1, g, g).numpy()  # (B, T, G, G)
+        for b, t, k, best, group in misses.scored_objects(items, res, size):
+            near = nearby_max(probs[b, t], items[b]["boxes"][t, k].numpy(), size)
+            rows.append((group, best >= 0.5, t > 0, near))
+    for group in ("inner", "edge entering", "edge leaving"):
+        for matched in (False, True):
+            for later in (False, True):
+                near = np.array([r[3] for r in rows if r[:3] == (group, matched, later)])
+                if len(near) == 0:
+                    continue
+                out = {
+                    "group": group,
+                    "matched": matched,
+                    "frames": "t>0" if later else "t=0",
+                    "objects": len(near),
+                    "mean_nearby_discovery_presence": round(float(near.mean()), 3),
+                    "share_over_0.5": round(float((near > 0.5).mean()), 3),
+                    "share_over_0.1": round(float((near > 0.1).mean()), 3),
+                }
+                print(json.dumps(out), flush=True)
+
+
+def _load_sibling(name: str):
+    """Import ``name``.py from this script's folder (the experiments are not a package)."""
+    path = Path(__file__).with_name(f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def main(argv=None) -> int:
-    """Run the ``counts`` or ``readout`` analysis; returns 0."""
+    """Run the ``counts``, ``readout`` or ``proposals`` analysis; returns 0."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=("counts", "readout"))
+    p.add_argument("what", choices=("counts", "readout", "proposals"))
     p.add_argument("checkpoint")
     p.add_argument("readouts", nargs="*", default=["base"], metavar="READOUT")
     p.add_argument("--split", default="val")
@@ -175,7 +252,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    (counts if args.what == "counts" else readout)(args)
+    {"counts": counts, "readout": readout, "proposals": proposals}[args.what](args)
     return 0
 
 

@@ -39,6 +39,9 @@ class ModelConfig:
     suppression: a propagated object whose box has an IoU above it with the box of a more present
     (or, at equal presence, older) propagated object is dropped and its tracker ends: two trackers
     that drifted onto one object.
+    ``discovery_residual`` (a project addition): the discovery head also sees the frame where the
+    propagated objects draw nothing, ``x * (1 - M)``, beside their mask ``M`` (else ``M`` only),
+    so a few new pixels next to a tracked object stand out.
     ``inference_suppression`` applies these rules when tracking and generating through
     :class:`pyro_scalor.api.Scalor` even if training ran without it (like non-maximum
     suppression at test time); training without it and tracking with it measured best.
@@ -78,6 +81,7 @@ class ModelConfig:
     what_scale_min: float = 1e-3
     decoder_last_channels: int = 16
     background_size: int = 0
+    discovery_residual: bool = False
 
     def __post_init__(self) -> None:
         def need(cond: bool, msg: str) -> None:

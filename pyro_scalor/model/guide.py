@@ -154,7 +154,10 @@ class ScalorGuide(ScalorProgram):
         if prop_mask is None:
             prop_mask = torch.zeros(x.shape[:-3] + (1,) + x.shape[-2:], device=x.device)
         lead = prop_mask.shape[:-3]
-        mask_feat = _apply_maps(nets.mask_encoder, prop_mask)
+        inp = prop_mask
+        if self.cfg.discovery_residual:
+            inp = torch.cat([prop_mask, x * (1 - prop_mask)], -3)
+        mask_feat = _apply_maps(nets.mask_encoder, inp)
         feat = feat.expand(lead + feat.shape[-3:])
         head = _apply_maps(nets.discovery_head, torch.cat([feat, mask_feat], -3))
         head = head.flatten(-2).transpose(-1, -2)  # (..., B, HW, 11)

@@ -93,12 +93,14 @@ class ConvLSTM(nn.Module):
 
 
 class MaskEncoder(nn.Module):
-    """The propagated mask (N, 1, H, W) to a coarse feature map (N, 16, G, G)."""
+    """The propagated mask (N, 1, H, W), with ``cfg.discovery_residual`` also the unexplained
+    frame (N, 1 + C, H, W), to a coarse feature map (N, 16, G, G)."""
 
     def __init__(self, cfg: ModelConfig, out: int = 16) -> None:
         super().__init__()
         self.grid = cfg.grid_size
-        self.net = nn.Sequential(conv_block(1, out, 4, 2), conv_block(out, out, 3))
+        inp = 1 + (cfg.channels if cfg.discovery_residual else 0)
+        self.net = nn.Sequential(conv_block(inp, out, 4, 2), conv_block(out, out, 3))
 
     def forward(self, mask: torch.Tensor) -> torch.Tensor:
         return self.net(F.adaptive_avg_pool2d(mask, 2 * self.grid))
