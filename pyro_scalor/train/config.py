@@ -149,8 +149,8 @@ def _presets() -> dict[str, RunPreset]:
             ),
             # 4-frame windows: twice the updates of full 8-frame sequences in the same time,
             # which measured far better within the 30-minute budget (experiments/RESULTS.md);
-            # 6000 steps (ramps 1.25x those of 4800 steps; 1000 steps at their end values:
-            # about 25 minutes at 2 threads); no discovery dropout
+            # up to 6000 steps (ramps 1.25x those of 4800 steps): on the 2-core machine the
+            # 1500 s budget stopped session 10's main job at step 5377; no discovery dropout
             # (objects entering the view were found more often without it, and rejection keeps
             # the propagated fraction high); Adam at 6e-4 rather than RMSprop at 3e-4 (higher
             # MOTA on both seeds, equal count error: experiments/cpu_default_sweep/results.md,
