@@ -32,9 +32,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -200,7 +198,8 @@ def nearby_max(probs: np.ndarray, box: np.ndarray, size: int) -> float:
 
 def proposals(args) -> None:
     """Print one JSON line per group, outcome and frame kind: discovery presence nearby."""
-    misses = _load_sibling("misses")
+    import misses  # this script's folder is on sys.path when it runs as a script
+
     scalor = load(args.checkpoint)
     g, size = scalor.config.grid_size, scalor.config.image_size
     ds = load_dataset("dsprites-ld", args.split, num_sequences=args.sequences)
@@ -230,15 +229,6 @@ def proposals(args) -> None:
                     "share_over_0.1": round(float((near > 0.1).mean()), 3),
                 }
                 print(json.dumps(out), flush=True)
-
-
-def _load_sibling(name: str):
-    """Import ``name``.py from this script's folder (the experiments are not a package)."""
-    path = Path(__file__).with_name(f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def main(argv=None) -> int:
