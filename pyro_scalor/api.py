@@ -2,10 +2,11 @@
 
 Example::
 
-    from pyro_scalor.api import Scalor
+    from pyro_scalor.api import Scalor, TrackingConfig
     scalor = Scalor.from_checkpoint("runs/cpu-default/checkpoint.pt")
     result = scalor.track(video)        # video (B, T, 3, 64, 64) in [0, 1]
     result.boxes, result.ids, result.valid, result.reconstruction
+    strict = scalor.track(video, tracking=TrackingConfig(suppression_threshold=0.3))
 """
 
 from __future__ import annotations
@@ -18,15 +19,16 @@ import pyro
 import pyro.poutine as poutine
 import torch
 
-from pyro_scalor.model.config import ModelConfig, get_model_config
+from pyro_scalor.model.config import ModelConfig, TrackingConfig, get_model_config
 from pyro_scalor.model.geometry import boxes_to_pixels
 from pyro_scalor.model.guide import ScalorGuide
 from pyro_scalor.model.handlers import NoiseScale
 from pyro_scalor.model.model import ScalorModel
 from pyro_scalor.model.nets import ScalorNets
+from pyro_scalor.model.records import GuideFrame, ModelFrame, stack_frames
 from pyro_scalor.validation import validate_video
 
-_IMAGE_KEYS = ("reconstruction", "background", "foreground_mask")
+__all__ = ["GenerationResult", "Scalor", "TrackingConfig", "TrackingResult"]
 
 
 @dataclass
@@ -100,6 +102,9 @@ class Scalor:
     ``Scalor(config)`` builds fresh networks for a :class:`ModelConfig` (or preset name);
     ``model`` and ``guide`` are the Pyro programs (usable with ``poutine.trace``, ``replay``,
     ``condition`` and ``Predictive``); ``nets`` is the ``nn.Module`` with every parameter.
+    ``tracking`` (a :class:`TrackingConfig`, default ``TrackingConfig()``) is how :meth:`track`,
+    :meth:`generate` and :meth:`sample_prior` apply the duplicate rules unless a call passes
+    its own; checkpoints keep it.
     """
 
     def __init__(
@@ -107,17 +112,19 @@ class Scalor:
         config: ModelConfig | str = "cpu",
         device: str | torch.device = "cpu",
         seed: int | None = None,
+        tracking: TrackingConfig | None = None,
     ) -> None:
         if isinstance(config, str):
             config = get_model_config(config)
         if seed is not None:
             pyro.set_rng_seed(seed)
         self.config = config
+        self.tracking = tracking if tracking is not None else TrackingConfig()
         self.device = torch.device(device)
         self.nets = ScalorNets(config).to(self.device)
         self.model = ScalorModel(self.nets)
         self.guide = ScalorGuide(self.nets)
-        self._inference = None
+        self._inference: dict[tuple, tuple[ScalorModel, ScalorGuide]] = {}
 
     def programs(self, **changes) -> tuple[ScalorModel, ScalorGuide]:
         """``(model, guide)`` for the config with ``changes`` applied, sharing these weights.
@@ -130,26 +137,33 @@ class Scalor:
         nets.cfg = self.config.replace(**changes)
         return ScalorModel(nets), ScalorGuide(nets)
 
-    def inference_programs(self) -> tuple[ScalorModel, ScalorGuide]:
+    def inference_programs(
+        self, tracking: TrackingConfig | None = None
+    ) -> tuple[ScalorModel, ScalorGuide]:
         """``(model, guide)`` used by :meth:`track` and :meth:`generate`.
 
-        The training programs, except that duplicate suppression is on when
-        ``config.inference_suppression`` is set (built once, sharing the weights).
+        The training programs with the changes ``tracking`` (default ``self.tracking``) makes
+        (:meth:`TrackingConfig.model_changes`), built once per change and sharing the weights.
         """
-        cfg = self.config
-        if cfg.suppression or not cfg.inference_suppression:
+        tracking = tracking if tracking is not None else self.tracking
+        changes = tracking.model_changes(self.config)
+        if not changes:
             return self.model, self.guide
-        if self._inference is None:
-            self._inference = self.programs(suppression=True)
-        return self._inference
+        key = tuple(sorted(changes.items()))
+        if key not in self._inference:
+            self._inference[key] = self.programs(**changes)
+        return self._inference[key]
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu") -> Scalor:
-        """Load networks and config from a training checkpoint."""
+        """Load networks, configs and the tracking config from a training checkpoint."""
         from pyro_scalor.train.checkpoint import load_checkpoint
 
         ckpt = load_checkpoint(path, map_location=device)
-        scalor = cls(ckpt["model_config"], device=device)
+        tracking = ckpt.get("tracking_config")
+        if isinstance(tracking, dict):
+            tracking = TrackingConfig.from_dict(tracking)
+        scalor = cls(ckpt["model_config"], device=device, tracking=tracking)
         scalor.nets.load_state_dict(ckpt["nets"])
         scalor.train_config = ckpt["train_config"]
         scalor.step = ckpt["step"]
@@ -165,15 +179,28 @@ class Scalor:
 
     @torch.no_grad()
     def track(
-        self, video, *, chunk: int = 16, temperature: float = 0.5, min_area: int = 1
+        self,
+        video,
+        *,
+        chunk: int = 16,
+        temperature: float = 0.5,
+        min_area: int = 1,
+        tracking: TrackingConfig | None = None,
     ) -> TrackingResult:
-        """Infer objects in ``video`` (B, T, C, H, W) with posterior modes; see TrackingResult."""
+        """Infer objects in ``video`` (B, T, C, H, W) with posterior modes; see TrackingResult.
+
+        ``chunk`` sequences run at a time; ``tracking`` (default ``self.tracking``) sets the
+        duplicate rules.
+        """
+        if chunk < 1:
+            raise ValueError(f"chunk must be >= 1 (sequences per pass), got {chunk}")
         cfg = self.config
         video = validate_video(
             video, channels=(cfg.channels,), height=cfg.image_size, width=cfg.image_size
         ).to(self.device)
+        programs = self.inference_programs(tracking)
         parts = [
-            self._track_chunk(video[i : i + chunk], temperature, min_area)
+            self._track_chunk(programs, video[i : i + chunk], temperature, min_area)
             for i in range(0, video.shape[0], chunk)
         ]
         return TrackingResult.cat(parts)
@@ -188,23 +215,28 @@ class Scalor:
         temperature: float = 0.1,
         seed: int | None = None,
         noise_scale: float = 1.0,
+        tracking: TrackingConfig | None = None,
     ) -> GenerationResult:
         """Sample whole videos from the model from t = 0 (objects and background from priors).
 
         ``disc_pres_prior`` is the discovery presence prior (0.1 as in the paper's generation);
         ``noise_scale`` multiplies the std of every Gaussian latent (1 = the model, 0 = means).
         """
+        if num_sequences < 1 or num_frames < 1:
+            raise ValueError(
+                f"num_sequences and num_frames must be >= 1, got {num_sequences} and {num_frames}"
+            )
         if seed is not None:
             pyro.set_rng_seed(seed)
-        rec: dict = {}
-        NoiseScale(noise_scale)(self.inference_programs()[0])(
+        frames: list[ModelFrame] = []
+        NoiseScale(noise_scale)(self.inference_programs(tracking)[0])(
             batch_size=num_sequences,
             num_frames=num_frames,
-            record=rec,
+            record=frames,
             temperature=temperature,
             disc_pres_prior=disc_pres_prior,
         )
-        return self._generation(rec, observed=0)
+        return self._generation(frames, observed=0)
 
     @torch.no_grad()
     def generate(
@@ -216,6 +248,7 @@ class Scalor:
         temperature: float = 0.1,
         seed: int | None = None,
         noise_scale: float = 1.0,
+        tracking: TrackingConfig | None = None,
     ) -> GenerationResult:
         """Conditional generation: infer the observed ``video`` (B, T, C, H, W) with the guide,
         then continue ``horizon`` frames with the learned transition priors (discovery on).
@@ -231,64 +264,58 @@ class Scalor:
         if seed is not None:
             pyro.set_rng_seed(seed)
         kw = dict(temperature=temperature, disc_pres_prior=disc_pres_prior)
-        model, guide = self.inference_programs()
+        model, guide = self.inference_programs(tracking)
         trace = poutine.trace(guide).get_trace(video, deterministic=True, **kw)
-        rec: dict = {}
+        frames: list[ModelFrame] = []
         NoiseScale(noise_scale)(poutine.replay(model, trace=trace))(
-            video, num_frames=video.shape[1] + horizon, record=rec, **kw
+            video, num_frames=video.shape[1] + horizon, record=frames, **kw
         )
-        return self._generation(rec, observed=video.shape[1])
+        return self._generation(frames, observed=video.shape[1])
 
-    def _generation(self, rec: dict, observed: int) -> GenerationResult:
-        size = self.config.image_size
-
-        def stack(key):
-            return torch.stack(rec[key], -4 if key in _IMAGE_KEYS else -2)
-
-        pres = stack("pres")
+    def _generation(self, frames: list[ModelFrame], observed: int) -> GenerationResult:
+        m = stack_frames(frames)  # every field (B, T, ...)
         return GenerationResult(
-            frames=stack("reconstruction"),
-            background=stack("background"),
-            masks=stack("foreground_mask"),
-            boxes=torch.stack(rec["mask_box"], -3),
-            glimpse_boxes=boxes_to_pixels(torch.stack(rec["box"], -3), size, size).clamp(0, size),
-            ids=stack("ids"),
-            presence=pres,
-            valid=(pres > 0.5) & (stack("mask_area") >= 1),
-            discovered=stack("discovered"),
-            depth=torch.stack(rec["depth"], -3).squeeze(-1),
+            frames=m.reconstruction,
+            background=m.background,
+            masks=m.foreground_mask,
+            boxes=m.mask_box,
+            glimpse_boxes=self._pixels(m.box),
+            ids=m.ids,
+            presence=m.presence,
+            valid=(m.presence > 0.5) & (m.mask_area >= 1),
+            discovered=m.discovered,
+            depth=m.depth,
             observed=observed,
         )
 
     def _track_chunk(
-        self, video: torch.Tensor, temperature: float, min_area: int
+        self, programs, video: torch.Tensor, temperature: float, min_area: int
     ) -> TrackingResult:
         kw = dict(temperature=temperature, disc_pres_prior=1e-3, deterministic=True)
-        rec_g: dict = {}
-        rec_m: dict = {}
-        model, guide = self.inference_programs()
-        trace = poutine.trace(guide).get_trace(video, record=rec_g, **kw)
-        poutine.replay(model, trace=trace)(video, record=rec_m, **kw)
-
-        def stack(rec, key):
-            return torch.stack(rec[key], 1)
-
-        size = self.config.image_size
-        pres = stack(rec_g, "pres")
-        area = stack(rec_m, "mask_area")
+        model, guide = programs
+        guide_frames: list[GuideFrame] = []
+        model_frames: list[ModelFrame] = []
+        trace = poutine.trace(guide).get_trace(video, record=guide_frames, **kw)
+        poutine.replay(model, trace=trace)(video, record=model_frames, **kw)
+        g, m = stack_frames(guide_frames), stack_frames(model_frames)  # every field (B, T, ...)
         return TrackingResult(
-            boxes=stack(rec_m, "mask_box"),
-            glimpse_boxes=boxes_to_pixels(stack(rec_g, "box"), size, size).clamp(0, size),
-            mask_area=area,
-            ids=stack(rec_g, "ids"),
-            presence=pres,
-            valid=(pres > 0.5) & (area >= min_area),
-            discovered=stack(rec_g, "discovered"),
-            depth=stack(rec_g, "depth").squeeze(-1),
-            reconstruction=stack(rec_m, "reconstruction"),
-            background=stack(rec_m, "background"),
-            masks=stack(rec_m, "foreground_mask"),
-            num_propagated=stack(rec_g, "num_propagated"),
-            num_discovered=stack(rec_g, "num_discovered"),
-            num_rejected=stack(rec_g, "num_rejected"),
+            boxes=m.mask_box,
+            glimpse_boxes=self._pixels(g.box),
+            mask_area=m.mask_area,
+            ids=g.ids,
+            presence=g.presence,
+            valid=(g.presence > 0.5) & (m.mask_area >= min_area),
+            discovered=g.discovered,
+            depth=g.depth,
+            reconstruction=m.reconstruction,
+            background=m.background,
+            masks=m.foreground_mask,
+            num_propagated=g.num_propagated,
+            num_discovered=g.num_discovered,
+            num_rejected=g.num_rejected,
         )
+
+    def _pixels(self, boxes: torch.Tensor) -> torch.Tensor:
+        """Attention windows (..., 4) ``(sx, sy, cx, cy)`` to pixel boxes clipped to the frame."""
+        size = self.config.image_size
+        return boxes_to_pixels(boxes, size, size).clamp(0, size)

@@ -1,4 +1,4 @@
-"""``pyro-scalor bench``: the fixed-object-count videos and a tiny smoke run of the command."""
+"""``pyro-scalor bench`` (the harness in benchmarks/): fixed-count videos, smoke runs, errors."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ import pytest
 import torch
 from scipy import ndimage
 
-from pyro_scalor.bench import fixed_count_video, format_table
 from pyro_scalor.cli import main
+from pyro_scalor.cli.bench import load_harness
+
+harness = load_harness()
+fixed_count_video, format_table = harness.fixed_count_video, harness.format_table
 
 
 @pytest.mark.parametrize(("count", "frames"), [(1, 3), (10, 8), (60, 8), (100, 4)])
@@ -130,3 +133,16 @@ def test_bench_rejects_nothing_to_do(capsys):
     argv = ["bench", "--model-preset", "tiny", "--presets", "--fixed-counts", "--device", "cpu"]
     assert main(argv) == 2
     assert "nothing to benchmark" in capsys.readouterr().err
+
+
+def test_bench_without_the_harness_folder_says_so_in_one_line(tmp_path, monkeypatch, capsys):
+    import sys
+
+    import pyro_scalor.cli.bench as entry
+
+    monkeypatch.setattr(entry, "benchmarks_dir", lambda: tmp_path / "benchmarks")
+    monkeypatch.delitem(sys.modules, entry.HARNESS_MODULE)
+    assert main(["bench", "--quick", "--json", str(tmp_path / "b.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pyro-scalor bench: error: the benchmark harness is not installed")
+    assert err.count("\n") == 1 and str(tmp_path / "benchmarks") in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -136,3 +137,40 @@ def test_dataset_pickles_as_its_cache_path(tmp_path):
     assert len(blob) < 10_000, "the video arrays must not travel with the pickle"
     again = pickle.loads(blob)
     assert len(again) == 3 and torch.equal(again[2]["video"], ds[2]["video"])
+
+
+def test_entries_record_sizes_and_checksums_and_hash_once_per_file_version(tmp_path, monkeypatch):
+    import hashlib
+
+    config = get_preset("smoke")
+    _, path = load_or_generate(config, "val", 2, cache_dir=tmp_path)
+    files = json.loads((path / "meta.json").read_text())["files"]
+    assert set(files) == {f"{n}.npy" for n in cache_mod.ARRAYS}
+    for name, rec in files.items():
+        data = (path / name).read_bytes()
+        assert rec == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    hashed = []
+    real = cache_mod.file_sha256
+    monkeypatch.setattr(cache_mod, "file_sha256", lambda p: hashed.append(p.name) or real(p))
+    load_or_generate(config, "val", 2, cache_dir=tmp_path)
+    assert hashed == [], "a file verified at its current size and mtime is not hashed again"
+    stat = (path / "ids.npy").stat()
+    os.utime(path / "ids.npy", ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    load_or_generate(config, "val", 2, cache_dir=tmp_path)
+    assert hashed == ["ids.npy"], "a touched file is hashed again (and still matches)"
+    hashed.clear()
+    load_or_generate(config, "val", 2, cache_dir=tmp_path)
+    assert hashed == []
+
+
+def test_an_entry_without_checksums_is_rebuilt(tmp_path, caplog):
+    config = get_preset("smoke")
+    _, path = load_or_generate(config, "val", 2, cache_dir=tmp_path)
+    meta = json.loads((path / "meta.json").read_text())
+    del meta["files"]  # as entries of earlier versions were written
+    (path / "meta.json").write_text(json.dumps(meta))
+    with caplog.at_level("WARNING"):
+        arrays, _ = load_or_generate(config, "val", 2, cache_dir=tmp_path)
+    assert "(meta.json records no checksums); rebuilding it" in caplog.text
+    assert "files" in json.loads((path / "meta.json").read_text())
+    np.testing.assert_array_equal(arrays["video"][1], generate_sequence(config, "val", 1).video)

@@ -16,17 +16,19 @@ from PIL import Image
 from pyro_scalor.api import GenerationResult, Scalor
 from pyro_scalor.cli import main
 from pyro_scalor.data import load_dataset
-from pyro_scalor.generation import (
+from pyro_scalor.eval.horizon import (
     HorizonScore,
     default_split,
     format_horizon_table,
     horizon_errors,
     resolve_horizon,
+)
+from pyro_scalor.viz import color_for_id
+from pyro_scalor.viz.generation import (
     segmentation_frames,
     trajectory_frames,
     write_generation_pictures,
 )
-from pyro_scalor.viz import color_for_id
 
 PNG, GIF = b"\x89PNG\r\n\x1a\n", (b"GIF89a", b"GIF87a")
 
@@ -94,7 +96,7 @@ def test_generate_conditional_scores_only_frames_with_ground_truth(
     out, js = tmp_path / "out", tmp_path / "cond.json"
     args = ["--observe", "2", "--horizon", "3", "--preset", "smoke", "--num-sequences", "3"]
     extra = ["--pictures", "1", "--cache-dir", str(cache), "--out", str(out), "--json", str(js)]
-    with caplog.at_level(logging.WARNING, logger="pyro_scalor.generation"):
+    with caplog.at_level(logging.WARNING, logger="pyro_scalor.eval.horizon"):
         assert main(generate(checkpoint, *args, *extra)) == 0
     assert "only the first 2 imagined frames are compared" in caplog.text
     printed = capsys.readouterr().out
@@ -132,7 +134,6 @@ def test_generate_defaults_to_training_data_and_its_length(checkpoint, cache, tm
         (["--horizon", "0"], "--horizon must be >= 1"),
         (["--prior", "--observe", "2"], "--observe only apply to conditional"),
         (["--frames", "3"], "--frames is for --prior"),
-        (["--pictures", "-1"], "--pictures must be >= 0"),
         (["--observe", "4", "--preset", "smoke"], "leaves no frame"),
     ],
 )
@@ -141,6 +142,23 @@ def test_generate_rejects_bad_arguments(checkpoint, cache, tmp_path, capsys, ext
     assert main([*args, "--num-sequences", "1"]) == 2
     err = capsys.readouterr().err
     assert "pyro-scalor generate: error:" in err and message in err
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--pictures", "-1"], "argument --pictures: expected a non-negative integer, got -1"),
+        (["--disc-pres-prior", "2"], "expected a probability in [0, 1], got 2.0"),
+        (["--disc-pres-prior", "x"], "expected a probability in [0, 1], got 'x'"),
+        (["--noise-scale", "-1"], "expected a number >= 0, got -1.0"),
+    ],
+)
+def test_generate_rejects_bad_values_in_one_line(tmp_path, capsys, extra, message):
+    with pytest.raises(SystemExit) as info:
+        main(generate(tmp_path / "no-checkpoint", *extra))
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
 
 
 # ------------------------------------------------------------------------------------------

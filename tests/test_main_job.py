@@ -7,7 +7,7 @@ import json
 import torch
 
 from pyro_scalor.cli import main
-from pyro_scalor.evaluation import METRIC_KEYS
+from pyro_scalor.eval.tracking import METRIC_KEYS
 
 
 def test_main_job_trains_evaluates_and_writes_pictures(tmp_path):
@@ -31,7 +31,7 @@ def test_main_job_trains_evaluates_and_writes_pictures(tmp_path):
 
 
 def test_main_job_replays_the_step_as_a_cuda_graph_only_on_a_gpu():
-    from pyro_scalor.main_job import train_config_for
+    from pyro_scalor.cli.main_job import train_config_for
     from pyro_scalor.train.config import RUN_PRESETS
 
     cfg = RUN_PRESETS["cpu-default"].train

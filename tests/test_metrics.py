@@ -432,7 +432,7 @@ def test_nan_boxes_of_invalid_entries_are_ignored():
 
 
 def test_edge_slivers_are_small_boxes_touching_the_frame_edge():
-    from pyro_scalor.evaluation import edge_slivers
+    from pyro_scalor.eval.tracking import edge_slivers
 
     boxes = np.array(
         [

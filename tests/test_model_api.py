@@ -6,7 +6,7 @@ import pyro
 import pytest
 import torch
 
-from pyro_scalor.api import Scalor, TrackingResult
+from pyro_scalor.api import Scalor, TrackingConfig, TrackingResult
 from pyro_scalor.model.config import get_model_config
 from pyro_scalor.validation import VideoValidationError
 
@@ -193,24 +193,45 @@ def test_inference_programs_add_suppression_and_share_the_weights():
     assert guide.cfg.suppression and model.cfg.suppression
     assert not trained_without.guide.cfg.suppression  # training programs unchanged
     assert guide.nets.glimpse_decoder is trained_without.nets.glimpse_decoder
-    off = Scalor(get_model_config("tiny", inference_suppression=False), seed=0)
+    off = Scalor(get_model_config("tiny"), seed=0, tracking=TrackingConfig(suppression=False))
     assert off.inference_programs() == (off.model, off.guide)
+    # a per-call tracking config wins over the object's, and its thresholds replace the model's
+    m, g = off.inference_programs(TrackingConfig(suppression_threshold=0.7))
+    assert g.cfg.suppression and g.cfg.suppression_threshold == 0.7 == m.cfg.suppression_threshold
+    assert off.inference_programs(TrackingConfig(suppression_threshold=0.7))[1] is g  # cached
+
+
+def test_tracking_config_changes_and_validation():
+    trained_with = get_model_config("tiny", suppression=True, suppression_threshold=0.4)
+    # tracking without the switch keeps a model trained with suppression as it is
+    assert TrackingConfig(suppression=False).model_changes(trained_with) == {}
+    assert TrackingConfig().model_changes(trained_with) == {}
+    assert TrackingConfig(track_suppression_threshold=0.5).model_changes(trained_with) == {
+        "track_suppression_threshold": 0.5
+    }
+    with pytest.raises(ValueError, match="suppression_threshold must be in"):
+        TrackingConfig(suppression_threshold=0.0)
+    with pytest.raises(ValueError, match="track_suppression_threshold must be in"):
+        TrackingConfig(track_suppression_threshold=1.5)
 
 
 def test_track_suppresses_duplicate_discoveries():
     cfg = get_model_config("tiny", suppression=False, rejection=False)
-    plain = Scalor(cfg.replace(inference_suppression=False), seed=0)
+    plain = Scalor(cfg, seed=0, tracking=TrackingConfig(suppression=False))
     suppressed = Scalor(cfg, seed=0)
-    suppressed.nets.load_state_dict(plain.nets.state_dict())
     # an untrained discovery head proposes overlapping boxes in neighbouring cells
     with torch.no_grad():
         head = plain.nets.discovery_head.net[-1]
         head.bias[0] = 5.0  # every cell's proposal present
+    suppressed.nets.load_state_dict(plain.nets.state_dict())
     video = make_video()
     a, b = plain.track(video), suppressed.track(video)
     # with 4 slots both fill them, but fewer proposals survive and some are counted as dropped
     assert b.num_discovered.sum() < a.num_discovered.sum()
     assert (b.num_rejected > 0).any() and (a.num_rejected == 0).all()
+    # the same through a per-call tracking config
+    c = plain.track(video, tracking=TrackingConfig())
+    torch.testing.assert_close(c.num_discovered, b.num_discovered)
 
 
 def test_generation_noise_scale_zero_makes_gaussian_latents_deterministic(scalor):
@@ -225,3 +246,21 @@ def test_generation_noise_scale_zero_makes_gaussian_latents_deterministic(scalor
     p0 = scalor.sample_prior(2, 3, noise_scale=0.0, seed=0)
     p1 = scalor.sample_prior(2, 3, noise_scale=0.0, seed=1)
     torch.testing.assert_close(p0.background, p1.background, atol=1e-6, rtol=0)
+
+
+# ------------------------------------------------------------------------------------------
+# small input errors: one-line ValueErrors, not ZeroDivisionError or IndexError
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda s: s.sample_prior(0, 3), "num_sequences and num_frames must be >= 1"),
+        (lambda s: s.sample_prior(2, 0), "num_sequences and num_frames must be >= 1"),
+        (lambda s: s.model(batch_size=0, num_frames=2), "batch_size and num_frames must be >= 1"),
+        (lambda s: s.model(batch_size=2, num_frames=0), "batch_size and num_frames must be >= 1"),
+        (lambda s: s.track(make_video(), chunk=0), "chunk must be >= 1"),
+    ],
+)
+def test_empty_sizes_raise_one_line_value_errors(scalor, call, match):
+    with pytest.raises(ValueError, match=match) as info:
+        call(scalor)
+    assert "\n" not in str(info.value)

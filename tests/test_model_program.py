@@ -142,11 +142,13 @@ def test_model_and_guide_sites_align(variant):
         assert full_shape(obs["fn"]) == expected_shape("obs", cfg)
 
     # model and guide reach the same slots (rejection and suppression agree exactly)
-    rec_g, rec_m = {}, {}
+    rec_g, rec_m = [], []
     g_tr = poutine.trace(s.guide).get_trace(video, record=rec_g)
     poutine.replay(s.model, trace=g_tr)(video, record=rec_m)
+    assert len(rec_g) == len(rec_m) == T
     for t in range(T):
-        assert torch.equal(rec_g["pres"][t], rec_m["pres"][t]), t
+        assert torch.equal(rec_g[t].presence, rec_m[t].presence), t
+        assert torch.equal(rec_g[t].ids, rec_m[t].ids), t
 
     # the swappable priors really are the ones asked for
     for t in range(1, T):

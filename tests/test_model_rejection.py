@@ -7,11 +7,11 @@ import torch
 
 from pyro_scalor.model.config import get_model_config
 from pyro_scalor.model.geometry import pixels_to_boxes
-from pyro_scalor.model.model import end_duplicate_tracks
 from pyro_scalor.model.rejection import (
     accept_proposals,
     box_iou,
     box_overlap,
+    end_duplicate_tracks,
     overlap_ratio,
     suppress_duplicate_tracks,
     suppress_duplicates,
@@ -217,13 +217,13 @@ def _worst_track_iou(threshold: float) -> float:
     cfg = get_model_config("tiny", suppression=True, track_suppression_threshold=threshold)
     scalor = Scalor(cfg, seed=0)
     pyro.set_rng_seed(0)
-    rec: dict = {}
+    frames: list = []
     with torch.no_grad():
-        poutine.trace(scalor.guide).get_trace(torch.rand(2, 4, 3, 64, 64), record=rec)
+        poutine.trace(scalor.guide).get_trace(torch.rand(2, 4, 3, 64, 64), record=frames)
     worst = 0.0
     for t in range(1, 4):
-        on = (rec["pres"][t] > 0.5) & ~rec["discovered"][t]
-        iou = box_iou(rec["box"][t]) * (on.unsqueeze(-1) & on.unsqueeze(-2))
+        on = (frames[t].presence > 0.5) & ~frames[t].discovered
+        iou = box_iou(frames[t].box) * (on.unsqueeze(-1) & on.unsqueeze(-2))
         iou = iou * (1 - torch.eye(iou.shape[-1]))
         worst = max(worst, float(iou.max()))
     return worst

@@ -13,14 +13,14 @@ import pytest
 import torch
 
 from pyro_scalor.api import Scalor
-from pyro_scalor.model.config import get_model_config
-from pyro_scalor.nll import (
+from pyro_scalor.eval.nll import (
     NLL_KEYS,
     estimate_nll,
     hard_presence_programs,
     importance_log_weights,
     summarise_nll,
 )
+from pyro_scalor.model.config import get_model_config
 from pyro_scalor.train.iwae import bound_per_datum
 
 S, Q = 0.7, 0.8
@@ -120,7 +120,7 @@ def test_estimate_nll_on_scalor(scalor_and_video):
 def test_nll_on_a_range_of_a_split(tmp_path):
     """``nll_start`` selects the sequences: the same as estimating on that slice directly."""
     from pyro_scalor.data import load_dataset
-    from pyro_scalor.nll import estimate_nll_on_split
+    from pyro_scalor.eval.nll import estimate_nll_on_split
 
     scalor = Scalor(get_model_config("tiny"), seed=0)
     cache = tmp_path / "cache"

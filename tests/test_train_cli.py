@@ -83,7 +83,7 @@ def test_evaluate_writes_metrics_and_pictures(trained, cache, tmp_path):
     args = [
         "evaluate",
         str(run_dir / "checkpoint.pt"),
-        "--preset",
+        "--data",
         "smoke",
         "--split",
         "test",
@@ -120,7 +120,7 @@ def test_train_resume_continues_and_refuses_other_configs(trained, cache, tmp_pa
     capsys.readouterr()
     assert main(train_args(copy, cache, "--resume", "--lr", "0.01")) == 2
     err = capsys.readouterr().err
-    assert "training config differs" in err and "--run-dir" in err
+    assert "trained with other settings: lr" in err and "--run-dir" in err
     assert load_checkpoint(copy / "checkpoint.pt")["step"] == 3  # untouched
     assert main(train_args(copy, cache, "--resume", "--steps", "4")) == 0
     ckpt = load_checkpoint(copy / "checkpoint.pt")
@@ -162,7 +162,7 @@ def test_evaluate_cli_ignores_small_true_boxes(trained, cache, tmp_path, capsys)
     assert none_left["num_pred"] + none_left["num_ignored_pred"] == strict["num_pred"]
     with pytest.raises(SystemExit):
         main(["evaluate", *common, "--ignore-edge-area", "-1"])
-    assert "must be >= 0" in capsys.readouterr().err
+    assert "expected a number >= 0, got -1.0" in capsys.readouterr().err
 
 
 def test_evaluate_cli_refuses_a_negative_nll_start(capsys):
@@ -202,7 +202,36 @@ def test_cli_errors_exit_with_code_2(cache, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert main(train_args(tmp_path, cache)[:-1] + ["cuda"]) == 2
     assert "CUDA is not available" in capsys.readouterr().err
+    assert main(train_args(tmp_path, cache)[:-1] + ["banana"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "pyro-scalor train: error: unknown device 'banana'; use auto, cpu, cuda or cuda:N\n"
+    )
     assert main(train_args(tmp_path, cache, "--resume")) == 2
     assert "no checkpoint" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(train_args(tmp_path, cache, "--steps", "0"))
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("train", ["--batch-size BATCH_SIZE", "videos per step (default: the preset's)"]),
+        ("train", ["--lr LR", "learning rate (default: the preset's)", "(default: cpu-default)"]),
+        ("evaluate", ["--data DATA, --preset DATA", "(default: 16)", "(default: 0.0)"]),
+        ("generate", ["--disc-pres-prior", "(default: 0.1)", "--no-progress"]),
+        ("track", ["--crop {center,none}", "(default: center)", "--max-frames"]),
+    ],
+)
+def test_every_option_has_help_and_shows_its_default(command, expected, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")  # no line wrapping in the help text
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for piece in expected:
+        assert piece in text, piece
+    parser = __import__("pyro_scalor.cli", fromlist=["build_parser"]).build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices[command]
+    for action in sub._actions:
+        assert action.help, f"{command} {action.option_strings or action.dest} has no help"

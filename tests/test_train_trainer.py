@@ -13,10 +13,10 @@ from pyro.infer.util import is_validation_enabled
 
 from pyro_scalor.api import Scalor
 from pyro_scalor.data import load_dataset
-from pyro_scalor.model.config import get_model_config
 from pyro_scalor.train.checkpoint import load_checkpoint
 from pyro_scalor.train.config import RUN_PRESETS
-from pyro_scalor.train.trainer import NonFiniteLossError, Trainer
+from pyro_scalor.train.rundir import RunFolderError
+from pyro_scalor.train.trainer import NonFiniteLossError, Trainer, TrainingInterrupted
 
 SMOKE = RUN_PRESETS["smoke"]
 
@@ -139,26 +139,6 @@ def test_fit_trains_logs_and_checkpoints(tmp_path, dataset, monkeypatch):
     assert torch.equal(a.ids, b.ids) and torch.equal(a.reconstruction, b.reconstruction)
 
 
-def test_lr_factor_sets_the_learning_rate_of_each_step(tmp_path, dataset):
-    from pyro_scalor.train.schedules import Schedule
-
-    factor = Schedule(1.0, 0.25, 2, "linear", delay=1)
-    cfg = smoke_cfg(steps=4, lr=2e-3, lr_factor=factor)
-    trainer = make_trainer(tmp_path, cfg, dataset)
-    seen = []
-    original = trainer.optimizer.step
-
-    def step(*args, **kwargs):
-        seen.append(trainer.optimizer.param_groups[0]["lr"])
-        return original(*args, **kwargs)
-
-    trainer.optimizer.step = step
-    trainer.fit()
-    # steps 0-3: factor 1 (delay), 1, 0.625, 0.25
-    assert seen == pytest.approx([2e-3, 2e-3, 1.25e-3, 5e-4], rel=1e-12)
-    assert [e["lr"] for e in trainer.history] == pytest.approx(seen, rel=1e-12)
-
-
 # ------------------------------------------------------------------------------------------
 # 14. exact resume
 @pytest.mark.parametrize("optimizer", ["rmsprop", "adam"])
@@ -201,17 +181,18 @@ def test_resume_continues_exactly(tmp_path, dataset, optimizer):
 def test_resume_refuses_a_different_configuration(tmp_path, dataset):
     cfg = smoke_cfg(steps=1)
     make_trainer(tmp_path, cfg, dataset).fit()
-    with pytest.raises(ValueError, match="training config differs"):
+    with pytest.raises(RunFolderError, match="training config differs"):
         make_trainer(tmp_path, cfg.replace(lr=cfg.lr * 10), dataset, resume=True)
     with pytest.raises(ValueError, match="differs from the one given in optimizer 'rmsprop' "):
         make_trainer(tmp_path, cfg.replace(optimizer="adam"), dataset, resume=True)
-    with pytest.raises(ValueError, match="model config differs"):
-        other = get_model_config("tiny", max_objects=3)
+    with pytest.raises(RunFolderError, match="model config differs .* max_objects 4 \\(given 3"):
+        other = SMOKE.model.replace(max_objects=3)
         make_trainer(tmp_path, cfg, dataset, resume=True, model_config=other)
-    # only the number of steps, the time budget and the thread count may change
-    assert make_trainer(tmp_path, cfg.replace(steps=5), dataset, resume=True).step == 1
-    assert make_trainer(tmp_path, cfg.replace(max_seconds=9.0), dataset, resume=True).step == 1
-    assert make_trainer(tmp_path, cfg.replace(threads=2), dataset, resume=True).step == 1
+    # runtime settings may change: steps, time budget, threads, logging and checkpoint intervals
+    runtime = dict(steps=5, max_seconds=9.0, threads=2, log_every=3, checkpoint_every=7)
+    for key, value in runtime.items():
+        with make_trainer(tmp_path, cfg.replace(**{key: value}), dataset, resume=True) as t:
+            assert t.step == 1 and getattr(t.cfg, key) == value
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         make_trainer(tmp_path / "empty", cfg, dataset, resume=True)
 
@@ -306,14 +287,25 @@ def test_signal_saves_and_stops(tmp_path, dataset, monkeypatch, signum):
         monkeypatch.setattr(Trainer, "_log", _log)
         saves = record_saves(monkeypatch)
         trainer = make_trainer(tmp_path, smoke_cfg(steps=10, checkpoint_every=100), dataset)
-        summary = trainer.fit()
+        with pytest.raises(TrainingInterrupted) as info:
+            trainer.fit()
         assert signal.getsignal(signum) is sentinel, "the previous handler must be restored"
     finally:
         signal.signal(signum, previous)
     assert not received, "the Trainer's handler must catch the signal during fit"
-    assert summary["interrupted"] and summary["steps"] == 2
+    err = info.value
+    assert str(err) == "interrupted at step 2 of 10; rerun with --resume"
+    assert err.exit_code == {signal.SIGINT: 130, signal.SIGTERM: 143}[signum]
+    assert (err.step, err.steps, err.signum) == (2, 10, signum)
+    assert err.summary["interrupted"] and err.summary["steps"] == 2
     assert saves == [2]
     assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 2
+    # the checkpoint resumes, and the lock was released on the way out
+    monkeypatch.undo()
+    with make_trainer(
+        tmp_path, smoke_cfg(steps=10, checkpoint_every=100), dataset, resume=True
+    ) as t:
+        assert t.step == 2 and len(t.history) == 2
 
 
 # ------------------------------------------------------------------------------------------
@@ -321,3 +313,30 @@ def test_fit_restores_pyro_validation(tmp_path, dataset):
     pyro.enable_validation(True)
     make_trainer(tmp_path, smoke_cfg(steps=1), dataset).fit()
     assert is_validation_enabled()
+
+
+def test_tensorboard_after_resume_keeps_the_checkpoint_steps_scalars(
+    tmp_path, dataset, monkeypatch
+):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    def build(cfg, resume):
+        scalor = Scalor(SMOKE.model, seed=cfg.seed)
+        return Trainer(scalor, cfg, tmp_path, dataset=dataset, resume=resume, progress=False)
+
+    # a run killed after logging step 3, whose last checkpoint is step 2
+    original = Trainer.save
+    monkeypatch.setattr(Trainer, "save", lambda self: self.step == 2 and original(self))
+    build(smoke_cfg(steps=3, checkpoint_every=1), resume=False).fit()
+    monkeypatch.undo()
+    first = EventAccumulator(str(tmp_path / "tb"))
+    first.Reload()
+    logged = {e.step: e.value for e in first.Scalars("loss/train")}
+    assert sorted(logged) == [1, 2, 3]
+    build(smoke_cfg(steps=4), resume=True).fit()
+    acc = EventAccumulator(str(tmp_path / "tb"))
+    acc.Reload()
+    steps = [e.step for e in acc.Scalars("loss/train")]
+    assert steps == [1, 2, 3, 4], "step 3 of the killed run is purged, step 2 kept"
+    values = {e.step: e.value for e in acc.Scalars("loss/train")}
+    assert values[2] == logged[2]

@@ -1,4 +1,4 @@
-"""Objective comparison (issue 4): elbo, elbo-relaxed, iwae and vimco at an equal time budget.
+"""Objective comparison: elbo, elbo-relaxed, iwae and vimco at an equal time budget.
 
 Each objective trains the ``cpu-default`` configuration of the comparison (see
 ``train_as_compared.py``) on dsprites-ld with the same seed until ``--budget`` seconds have gone

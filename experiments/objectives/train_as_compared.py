@@ -1,11 +1,10 @@
 """Train one objective with the model configuration of the objective comparison.
 
-The comparison trained the ``cpu-default`` preset as it was in session 2 (the preset has changed
-since; its session-2 form is ``BASE_MODEL`` / ``BASE_TRAIN`` of
-``experiments/cpu_default_sweep/sweep.py``), with duplicate suppression on in training
-(``ModelConfig.suppression=True``) and the default checkpoint and image intervals. ``run.py``
-calls this script, so re-running the comparison reproduces the recorded configuration (the
-checkpoints in ``runs/objectives`` hold exactly these configs):
+The comparison trained one configuration for every objective: the ``cpu`` model with 12 slots
+and duplicate suppression in training (``ModelConfig.suppression=True``), RMSprop at 3e-4 on
+whole 8-frame dsprites-ld sequences, temperature 1.0 -> 0.5 over 2000 steps and the discovery
+presence prior 0.1 -> 1e-8 over 1500 (``COMPARED_MODEL`` / ``COMPARED_TRAIN``). ``run.py``
+calls this script, so running the comparison again trains the recorded configuration:
 
     python experiments/objectives/train_as_compared.py elbo-relaxed 1 runs/objectives/elbo-relaxed
 """
@@ -13,28 +12,22 @@ checkpoints in ``runs/objectives`` hold exactly these configs):
 from __future__ import annotations
 
 import argparse
-import importlib.util
 from pathlib import Path
 
 from pyro_scalor.api import Scalor
+from pyro_scalor.model.config import get_model_config
 from pyro_scalor.train.config import TrainConfig
+from pyro_scalor.train.schedules import Schedule
 from pyro_scalor.train.trainer import Trainer
 
-
-def _session2_preset():
-    """``(BASE_MODEL, BASE_TRAIN)`` of the sweep script: the session-2 ``cpu-default``."""
-    path = Path(__file__).resolve().parents[1] / "cpu_default_sweep" / "sweep.py"
-    spec = importlib.util.spec_from_file_location("cpu_default_sweep", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.BASE_MODEL, module.BASE_TRAIN
-
-
-_MODEL, _TRAIN = _session2_preset()
 #: the configuration the comparison trained (objective, particles and budget set per run)
-COMPARED_MODEL = _MODEL.replace(suppression=True)
-COMPARED_TRAIN = _TRAIN.replace(
-    checkpoint_every=TrainConfig.checkpoint_every, image_every=TrainConfig.image_every
+COMPARED_MODEL = get_model_config("cpu").replace(max_objects=12, suppression=True)
+COMPARED_TRAIN = TrainConfig(
+    steps=2000,
+    lr=3e-4,
+    num_train=10000,
+    temperature=Schedule(1.0, 0.5, 2000, "linear"),
+    disc_pres_prior=Schedule(0.1, 1e-8, 1500, "exponential"),
 )
 
 

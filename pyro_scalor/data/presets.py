@@ -1,7 +1,7 @@
 """Named dataset presets: the SCALOR paper's settings (Section 5.1, Appendix B) and a smoke set.
 
 Environment sizes were tuned so that the mean number of visible objects per frame matches the
-paper's averages (see ``experiments/data/RESULTS.md`` for the measurements).
+paper's averages (see ``experiments/data/README.md`` for the measurements).
 """
 
 from __future__ import annotations

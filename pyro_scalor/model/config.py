@@ -12,7 +12,14 @@ from dataclasses import dataclass
 
 TRANSITION_PRIORS = ("learned", "fixed")
 BACKGROUND_PRIORS = ("learned", "fixed")
+#: How presence is sampled: 'relaxed' (logit relaxed Bernoulli, reparameterised) or 'hard'
+#: (Bernoulli 0/1); see :mod:`pyro_scalor.model.distributions`.
 PRESENCE_MODES = ("relaxed", "hard")
+
+#: Fields that configs saved by earlier versions hold and :meth:`ModelConfig.from_dict` drops:
+#: ``inference_suppression`` became :attr:`TrackingConfig.suppression`; ``what_scale_min`` was
+#: never read.
+REMOVED_MODEL_FIELDS = ("what_scale_min", "inference_suppression")
 
 
 @dataclass(frozen=True)
@@ -32,19 +39,17 @@ class ModelConfig:
     propagated what/where/depth, ``background_prior`` likewise for z_bg.
     Guide variants: ``rejection`` (proposal-rejection on), ``attention`` (propagation attends to
     a crop of the feature map at the tracker's previous position; else the whole map).
-    ``suppression`` (a project addition, in model and guide alike): a proposal whose box overlaps
-    a more present proposal's box, or a present propagated object's box, by more than
-    ``suppression_threshold`` of the smaller box is dropped, so one object is not claimed twice.
-    ``track_suppression_threshold`` (0 disables) extends it to propagated objects, with
-    suppression: a propagated object whose box has an IoU above it with the box of a more present
-    (or, at equal presence, older) propagated object is dropped and its tracker ends: two trackers
-    that drifted onto one object.
+    ``suppression`` (a project addition, in model and guide alike, during training too): a
+    proposal whose box overlaps a more present proposal's box, or a present propagated object's
+    box, by more than ``suppression_threshold`` of the smaller box is dropped, so one object is
+    not claimed twice. ``track_suppression_threshold`` (0 disables) extends it to propagated
+    objects: a propagated object whose box has an IoU above it with the box of a more present
+    (or, at equal presence, older) propagated object is dropped and its tracker ends: two
+    trackers that drifted onto one object. Tracking can switch these rules on (and change their
+    thresholds) without retraining: see :class:`TrackingConfig`.
     ``discovery_residual`` (a project addition): the discovery head also sees the frame where the
     propagated objects draw nothing, ``x * (1 - M)``, beside their mask ``M`` (else ``M`` only),
     so a few new pixels next to a tracked object stand out.
-    ``inference_suppression`` applies these rules when tracking and generating through
-    :class:`pyro_scalor.api.Scalor` even if training ran without it (like non-maximum
-    suppression at test time); training without it and tracking with it measured best.
     """
 
     image_size: int = 64
@@ -70,7 +75,6 @@ class ModelConfig:
     suppression: bool = False
     suppression_threshold: float = 0.3
     track_suppression_threshold: float = 0.0
-    inference_suppression: bool = True
     attention: bool = True
     transition_prior: str = "learned"
     background_prior: str = "learned"
@@ -78,7 +82,6 @@ class ModelConfig:
     weight_kl_by_presence: bool = True
     prop_presence_bias: float = 4.0
     disc_presence_bias: float = 0.0
-    what_scale_min: float = 1e-3
     decoder_last_channels: int = 16
     background_size: int = 0
     discovery_residual: bool = False
@@ -144,6 +147,75 @@ class ModelConfig:
     def replace(self, **changes) -> ModelConfig:
         """Return a copy with ``changes`` applied (validated again)."""
         return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        """The config saved as ``dataclasses.asdict(config)``, by this or an earlier version.
+
+        Drops the fields of :data:`REMOVED_MODEL_FIELDS` (their tracking part is read by
+        :meth:`TrackingConfig.from_model_dict`); unknown fields raise ValueError.
+        """
+        return _from_dict(cls, d, REMOVED_MODEL_FIELDS)
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """How :meth:`pyro_scalor.api.Scalor.track` and ``generate`` apply the duplicate rules.
+
+    ``suppression`` switches on the model's duplicate suppression (see :class:`ModelConfig`) when
+    tracking and generating even if training ran without it, like non-maximum suppression at
+    test time (training without it and tracking with it measured best); False tracks with the
+    trained programs as they are. ``suppression_threshold`` and ``track_suppression_threshold``
+    replace the model config's thresholds while tracking (None keeps the model's; 0 disables
+    ending duplicate trackers).
+    """
+
+    suppression: bool = True
+    suppression_threshold: float | None = None
+    track_suppression_threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        s, ts = self.suppression_threshold, self.track_suppression_threshold
+        if s is not None and not 0 < s <= 1:
+            raise ValueError(f"TrackingConfig: suppression_threshold must be in (0, 1], got {s}")
+        if ts is not None and not 0 <= ts <= 1:
+            raise ValueError(
+                f"TrackingConfig: track_suppression_threshold must be in [0, 1], got {ts}"
+            )
+
+    def model_changes(self, model: ModelConfig) -> dict:
+        """The ``ModelConfig`` changes that tracking makes to ``model`` (empty: none)."""
+        suppression = model.suppression or self.suppression
+        changes: dict = {"suppression": suppression}
+        if suppression and self.suppression_threshold is not None:
+            changes["suppression_threshold"] = self.suppression_threshold
+        if suppression and self.track_suppression_threshold is not None:
+            changes["track_suppression_threshold"] = self.track_suppression_threshold
+        return {k: v for k, v in changes.items() if getattr(model, k) != v}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrackingConfig:
+        """The config saved as ``dataclasses.asdict(config)``; unknown fields raise ValueError."""
+        return _from_dict(cls, d, ())
+
+    @classmethod
+    def from_model_dict(cls, d: dict) -> TrackingConfig:
+        """The tracking settings held by a model config dict saved before TrackingConfig
+        existed: its ``inference_suppression`` switch (True when absent), with the model's own
+        thresholds."""
+        return cls(suppression=bool(d.get("inference_suppression", True)))
+
+
+def _from_dict(cls, d: dict, removed: tuple[str, ...]):
+    """``cls(**d)`` without the ``removed`` keys; ValueError naming any unknown key."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - known - set(removed))
+    if unknown:
+        raise ValueError(
+            f"{cls.__name__}: unknown field(s) {', '.join(unknown)} in a saved config; "
+            f"known fields: {', '.join(sorted(known))}"
+        )
+    return cls(**{k: v for k, v in d.items() if k in known})
 
 
 MODEL_PRESETS: dict[str, ModelConfig] = {

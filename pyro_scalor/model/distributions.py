@@ -16,8 +16,9 @@ from torch.distributions import constraints
 from torch.distributions.kl import register_kl
 from torch.distributions.relaxed_bernoulli import LogitRelaxedBernoulli
 
+from pyro_scalor.model.config import PRESENCE_MODES
+
 PROB_EPS = 1e-6
-PRESENCE_MODES = ("relaxed", "hard")
 
 
 class RelaxedPresence(LogitRelaxedBernoulli, TorchDistributionMixin):

@@ -1,4 +1,6 @@
-"""Boxes and the spatial transformer: crop glimpses out of images, paste glimpses into images.
+"""Boxes, the spatial transformer (crop glimpses out of images, paste glimpses into images), and
+:func:`apply_flat`, which runs a network written for one flat batch on latents with any leading
+dims.
 
 Coordinates follow ``torch.nn.functional.affine_grid`` with ``align_corners=False``: the image
 spans [-1, 1] on both axes. An object's box is ``(sx, sy, cx, cy)``: ``s`` is the box side as a
@@ -12,10 +14,50 @@ import torch
 import torch.nn.functional as F
 
 
-def flatten_lead(x: torch.Tensor, keep: int) -> tuple[torch.Tensor, torch.Size]:
-    """Flatten all but the last ``keep`` dims into one; return it and the flattened shape."""
-    lead = x.shape[: x.dim() - keep]
-    return x.reshape((-1,) + tuple(x.shape[x.dim() - keep :])), lead
+def apply_flat(fn, *xs: torch.Tensor, keep: int = 1):
+    """Apply ``fn`` to inputs flattened over their leading dims, and restore those dims.
+
+    Each input (..., *S) keeps its last ``keep`` dims S; the leading dims of all inputs
+    broadcast to one shape L and are flattened into one batch dim, so ``fn`` sees (N, *S) with
+    N = prod(L). Every tensor ``fn`` returns, (N, *R), comes back as (*L, *R), also inside
+    tuples, named tuples and dicts. This is how the networks (written for one flat batch) run
+    on (particles, batch, objects) shaped latents.
+    """
+    lead = torch.broadcast_shapes(*(x.shape[: x.dim() - keep] for x in xs))
+    flat = [
+        x.expand(lead + x.shape[x.dim() - keep :]).reshape((-1,) + x.shape[x.dim() - keep :])
+        for x in xs
+    ]
+    return _restore(fn(*flat), lead)
+
+
+def _restore(out, lead: torch.Size):
+    """``out`` (a tensor (N, *R), or tuples / named tuples / dicts of them) with N as ``lead``."""
+    if torch.is_tensor(out):
+        return out.reshape(lead + out.shape[1:])
+    if isinstance(out, dict):
+        return {k: _restore(v, lead) for k, v in out.items()}
+    parts = [_restore(o, lead) for o in out]
+    return type(out)(*parts) if hasattr(out, "_fields") else type(out)(parts)
+
+
+def mask_boxes(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tight pixel boxes of boolean masks (..., H, W).
+
+    Returns ``(boxes (..., 4) as (x_min, y_min, x_max, y_max) with max exclusive, areas (...))``;
+    an empty mask gives a zero box and area 0.
+    """
+    h, w = mask.shape[-2:]
+    cols, rows = mask.any(-2), mask.any(-1)
+    area = mask.sum((-1, -2)).to(torch.float32)
+
+    def first(v: torch.Tensor) -> torch.Tensor:
+        return v.float().argmax(-1).to(torch.float32)
+
+    x0, x1 = first(cols), w - first(cols.flip(-1))
+    y0, y1 = first(rows), h - first(rows.flip(-1))
+    boxes = torch.stack([x0, y0, x1, y1], -1) * (area > 0).unsqueeze(-1)
+    return boxes, area
 
 
 def _axis(n: int, like: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,8 @@ attends to a bilinear crop of the feature map centred on its previous position (
 width and height), updates its GRU, and infers presence, where, then what from a glimpse at the
 new box and depth. Discovery: per cell, from the features and an encoding of the propagated mask;
 proposals overlapping the propagated mask are rejected with the model's own rule. Background:
-from the frame and the uncovered area (1 - M). Site names match :mod:`pyro_scalor.model.model`.
+from the frame and the uncovered area (1 - M). Site names and the order of the steps match
+:mod:`pyro_scalor.model.model`.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import torch
 
 from pyro_scalor.model import sites
 from pyro_scalor.model.distributions import presence_dist, presence_mode_value, presence_value
-from pyro_scalor.model.geometry import crop, flatten_lead
-from pyro_scalor.model.model import discovered_slots, end_duplicate_tracks
+from pyro_scalor.model.geometry import apply_flat, crop
 from pyro_scalor.model.program import ScalorProgram
+from pyro_scalor.model.records import GuideFrame
+from pyro_scalor.model.rejection import end_duplicate_tracks
 from pyro_scalor.model.render import presence_mask
 from pyro_scalor.model.slots import Slots, merge
 
@@ -36,7 +38,7 @@ class ScalorGuide(ScalorProgram):
         disc_pres_prior: float = 0.1,
         discovery_mask: torch.Tensor | None = None,
         deterministic: bool = False,
-        record: dict | None = None,
+        record: list[GuideFrame] | None = None,
     ) -> None:
         """Sample every latent site given ``video`` (B, T, C, H, W)."""
         self._register()
@@ -65,7 +67,7 @@ class ScalorGuide(ScalorProgram):
                     cfg.image_size,
                     memo=nets.mask_memo,
                 )
-            n_prop = slots.pres.sum(-1) if t > 0 else torch.zeros(b, device=video.device)
+            n_prop = slots.pres.sum(-1)  # (..., B); 0 at t = 0 (no slot is present yet)
             dmask = self._discovery_mask(discovery_mask, b, t)
             disc, n_rej = self._discover(
                 t, features[t], x, prop_mask, slots if t > 0 else None, plates, temperature, dmask
@@ -81,7 +83,7 @@ class ScalorGuide(ScalorProgram):
             )
             self._background(t, x, fg_mask, plates)
             if record is not None:
-                _record(record, slots, n_prop, disc, n_rej)
+                record.append(GuideFrame.of(slots, n_prop, disc, n_rej))
 
     # ----------------------------------------------------------------------------------------
     def _sample(self, name: str, fn: dist.Distribution, mode_value: torch.Tensor):
@@ -100,11 +102,9 @@ class ScalorGuide(ScalorProgram):
 
     def _features(self, video: torch.Tensor) -> list[torch.Tensor]:
         """Per-frame ConvLSTM feature maps, each (B, F, G, G)."""
-        b, n = video.shape[:2]
-        enc = self.nets.image_encoder(video.flatten(0, 1))
-        enc = enc.view((b, n) + enc.shape[1:])
+        enc = apply_flat(self.nets.image_encoder, video, keep=3)  # (B, T, F, G, G)
         state, out = None, []
-        for t in range(n):
+        for t in range(video.shape[1]):
             h, state = self.nets.convlstm.step(enc[:, t], state)
             out.append(h)
         return out
@@ -117,13 +117,9 @@ class ScalorGuide(ScalorProgram):
             att_box = torch.cat([half, prev.box[..., 2:].clamp(-1, 1)], -1)
         else:
             att_box = torch.tensor([1.0, 1.0, 0.0, 0.0], device=x.device).expand(prev.box.shape)
-        att = crop(feat, att_box, a).flatten(-3)
-        flat_att, lead = flatten_lead(att, 1)
-        h, pres_logit, w_loc, w_scale = nets.guide_tracker.step(
-            flat_att, flatten_lead(prev.inputs(), 1)[0], flatten_lead(prev.h, 1)[0]
-        )
-        h, pres_logit, w_loc, w_scale = (
-            v.reshape(lead + v.shape[1:]) for v in (h, pres_logit, w_loc, w_scale)
+        att = crop(feat, att_box, a).flatten(-3)  # (..., B, K, F*a*a)
+        h, pres_logit, w_loc, w_scale = apply_flat(
+            nets.guide_tracker.step, att, prev.inputs(), prev.h
         )
         with plates["batch"], plates["slots"]:
             pres = self._pres(
@@ -135,7 +131,7 @@ class ScalorGuide(ScalorProgram):
                 box, logit = self.coder.propagation(where, prev.box, prev.logit)
                 g_feat, what_loc, what_scale = self._encode_glimpses(x, box)
                 what = self._normal(sites.prop("what", t), what_loc, what_scale)
-                d_loc, d_scale = _apply(nets.guide_tracker.depth_posterior, g_feat, what, h)
+                d_loc, d_scale = apply_flat(nets.guide_tracker.depth_posterior, g_feat, what, h)
                 depth = self._normal(sites.prop("depth", t), d_loc, d_scale)
         pres = end_duplicate_tracks(cfg, pres, box, prev.ids)
         return Slots(
@@ -157,63 +153,29 @@ class ScalorGuide(ScalorProgram):
         inp = prop_mask
         if self.cfg.discovery_residual:
             inp = torch.cat([prop_mask, x * (1 - prop_mask)], -3)
-        mask_feat = _apply_maps(nets.mask_encoder, inp)
+        mask_feat = apply_flat(nets.mask_encoder, inp, keep=3)  # (..., B, 16, G, G)
         feat = feat.expand(lead + feat.shape[-3:])
-        head = _apply_maps(nets.discovery_head, torch.cat([feat, mask_feat], -3))
-        head = head.flatten(-2).transpose(-1, -2)  # (..., B, HW, 11)
-        pres_logit = 8.8 * torch.tanh(head[..., 0] / 8.8)
-        with plates["batch"], plates["cells"], self._mask(dmask):
-            pres = self._pres(sites.disc("pres", t), torch.sigmoid(pres_logit), temperature)
+        head = apply_flat(nets.discovery_head, torch.cat([feat, mask_feat], -3), keep=3)
+        with plates["batch"], plates["cells"], self._mask(dmask):  # head: (..., B, HW, .)
+            pres = self._pres(sites.disc("pres", t), torch.sigmoid(head.pres_logit), temperature)
             with self._weight(pres):
-                where = self._normal(
-                    sites.disc("where", t), head[..., 1:5], _positive(head[..., 5:9])
-                )
+                where = self._normal(sites.disc("where", t), head.where_loc, head.where_scale)
                 box, _ = self.coder.discovery(where)
                 _, what_loc, what_scale = self._encode_glimpses(x, box)
                 what = self._normal(sites.disc("what", t), what_loc, what_scale)
-                depth = self._normal(
-                    sites.disc("depth", t), head[..., 9:10], _positive(head[..., 10:11])
-                )
-        return discovered_slots(
-            self, t, pres, where, what, depth, prop_mask if t > 0 else None, dmask, prop
+                depth = self._normal(sites.disc("depth", t), head.depth_loc, head.depth_scale)
+        return self._proposals(
+            t, pres, where, what, depth, prop_mask if t > 0 else None, dmask, prop
         )
 
     def _encode_glimpses(self, x: torch.Tensor, box: torch.Tensor):
         """Glimpses of frames x (B, C, H, W) at boxes (..., B, N, 4) through the glimpse encoder."""
-        g = crop(x, box, self.cfg.encoder_glimpse_size)
-        flat, lead = flatten_lead(g, 3)
-        feat, loc, scale = self.nets.glimpse_encoder(flat)
-        return tuple(v.view(lead + v.shape[1:]) for v in (feat, loc, scale))
+        g = crop(x, box, self.cfg.encoder_glimpse_size)  # (..., B, N, C, e, e)
+        return apply_flat(self.nets.glimpse_encoder, g, keep=3)
 
     def _background(self, t, x, fg_mask, plates) -> torch.Tensor:
         lead = fg_mask.shape[:-3]
         inp = torch.cat([x.expand(lead + x.shape[-3:]), 1 - fg_mask], -3)
-        loc, scale = _apply(self.nets.bg_encoder, inp, keep=3)
+        loc, scale = apply_flat(self.nets.bg_encoder, inp, keep=3)  # (..., B, Dbg)
         with plates["batch"]:
             return self._normal(sites.bg(t), loc.unsqueeze(-2), scale.unsqueeze(-2))
-
-
-def _positive(x: torch.Tensor) -> torch.Tensor:
-    return torch.nn.functional.softplus(x) + 1e-3
-
-
-def _apply(fn, *xs, keep: int = 1):
-    """Apply ``fn`` to tensors flattened over their leading dims; restore them on every output."""
-    flats = [flatten_lead(x, keep)[0] for x in xs]
-    lead = xs[0].shape[: xs[0].dim() - keep]
-    out = fn(*flats)
-    if isinstance(out, tuple):
-        return tuple(o.view(lead + o.shape[1:]) for o in out)
-    return out.view(lead + out.shape[1:])
-
-
-def _apply_maps(fn, x: torch.Tensor) -> torch.Tensor:
-    return _apply(fn, x, keep=3)
-
-
-def _record(record: dict, slots: Slots, n_prop: torch.Tensor, disc: Slots, n_rej) -> None:
-    for name in ("pres", "box", "ids", "discovered", "depth"):
-        record.setdefault(name, []).append(getattr(slots, name).detach())
-    record.setdefault("num_propagated", []).append(n_prop.detach())
-    record.setdefault("num_discovered", []).append(disc.pres.sum(-1).detach())
-    record.setdefault("num_rejected", []).append(n_rej.detach())

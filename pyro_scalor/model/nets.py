@@ -7,6 +7,7 @@ discovery grid side, g for the glimpse side, Dw for z_what, Dbg for z_bg, Hd for
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
@@ -16,6 +17,11 @@ from pyro_scalor.model.config import ModelConfig
 from pyro_scalor.model.render import MaskMemo
 
 WHERE_STATE_DIM = 4  # (scale logit x, scale logit y, cx, cy)
+
+#: Presence logits stay within +-8.8 (a presence within 1.5e-4 of 0 or 1 at most), the bound of
+#: the official SCALOR code (``pres_logit_factor = 8.8`` in its ``common.py``, applied there as
+#: ``8.8 * tanh(x)``); dividing inside the tanh here leaves small logits unchanged.
+PRESENCE_LOGIT_BOUND = 8.8
 
 
 def _groups(channels: int) -> int:
@@ -33,6 +39,11 @@ def conv_block(cin: int, cout: int, kernel: int, stride: int = 1) -> nn.Sequenti
 def positive(x: torch.Tensor, minimum: float = 1e-3) -> torch.Tensor:
     """Softplus plus a floor: an unconstrained tensor to a valid standard deviation."""
     return F.softplus(x) + minimum
+
+
+def bound_presence_logit(x: torch.Tensor) -> torch.Tensor:
+    """A presence logit squashed into (-8.8, 8.8): see :data:`PRESENCE_LOGIT_BOUND`."""
+    return PRESENCE_LOGIT_BOUND * torch.tanh(x / PRESENCE_LOGIT_BOUND)
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:
@@ -259,7 +270,7 @@ class GuideTracker(nn.Module):
         e = self.att(att_features)
         h = self.cell(torch.cat([e, prev], -1), h)
         out = self.where(torch.cat([e, h], -1))
-        return h, 8.8 * torch.tanh(out[:, 0] / 8.8), out[:, 1:5], positive(out[:, 5:])
+        return h, bound_presence_logit(out[:, 0]), out[:, 1:5], positive(out[:, 5:])
 
     def depth_posterior(self, g_feat: torch.Tensor, what: torch.Tensor, h: torch.Tensor):
         """Glimpse features, z_what and state to a depth posterior ``(loc, scale)``, (N, 1)."""
@@ -267,24 +278,53 @@ class GuideTracker(nn.Module):
         return out[:, :1], positive(out[:, 1:])
 
 
+class Proposals(NamedTuple):
+    """The discovery head's proposal parameters for each of the G*G cells.
+
+    pres_logit (N, G*G) bounded presence logit; where_loc, where_scale (N, G*G, 4) the box
+    latent's posterior; depth_loc, depth_scale (N, G*G, 1) the depth posterior.
+    """
+
+    pres_logit: torch.Tensor
+    where_loc: torch.Tensor
+    where_scale: torch.Tensor
+    depth_loc: torch.Tensor
+    depth_scale: torch.Tensor
+
+
 class DiscoveryHead(nn.Module):
     """Per-cell proposal parameters from image features and the propagated-mask features.
 
-    Output channels: presence logit (1), where loc (4), where scale (4), depth loc/scale (2).
+    A 1x1 convolution stack with one output channel per number of :class:`Proposals`:
+    presence logit (1), where loc (4), where scale (4), depth loc (1), depth scale (1).
     """
+
+    #: output channels per part of :class:`Proposals`, in order
+    PARTS = (1, WHERE_STATE_DIM, WHERE_STATE_DIM, 1, 1)
 
     def __init__(self, cfg: ModelConfig, mask_features: int = 16) -> None:
         super().__init__()
         c = cfg.feature_dim + mask_features
         self.net = nn.Sequential(
-            nn.Conv2d(c, cfg.hidden_dim, 1), nn.CELU(), nn.Conv2d(cfg.hidden_dim, 11, 1)
+            nn.Conv2d(c, cfg.hidden_dim, 1),
+            nn.CELU(),
+            nn.Conv2d(cfg.hidden_dim, sum(self.PARTS), 1),
         )
         with torch.no_grad():
             self.net[-1].bias.zero_()
-            self.net[-1].bias[0] = cfg.disc_presence_bias
+            self.net[-1].bias[0] = cfg.disc_presence_bias  # channel 0: the presence logit
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.net(features)
+    def forward(self, features: torch.Tensor) -> Proposals:
+        """Features (N, F + 16, G, G) to :class:`Proposals` over the G*G cells (row-major)."""
+        out = self.net(features).flatten(2).transpose(1, 2)  # (N, G*G, 11)
+        pres, where_loc, where_scale, depth_loc, depth_scale = out.split(self.PARTS, -1)
+        return Proposals(
+            bound_presence_logit(pres.squeeze(-1)),
+            where_loc,
+            positive(where_scale),
+            depth_loc,
+            positive(depth_scale),
+        )
 
 
 class ScalorNets(nn.Module):

@@ -1,14 +1,19 @@
 """Swappable priors of the generative model, chosen by name in :class:`ModelConfig`.
 
-Transition priors give p(where, what, depth of a propagated object | its tracker state):
-``learned`` uses the tracker GRU (what and depth as residuals of the previous values), ``fixed``
-is a standard normal. (The background prior, ``learned`` GRU transition or ``fixed`` standard
-normal, is chosen by ``ModelConfig.background_prior`` in the model's ``_background``.)
+Object transition priors (``ModelConfig.transition_prior``) give p(where, what, depth of a
+propagated object | its tracker state): ``learned`` uses the tracker GRU (what and depth as
+residuals of the previous values), ``fixed`` is a standard normal.
+
+Background priors (``ModelConfig.background_prior``) give p(z_bg_t | z_bg_<t): ``learned`` is a
+GRU transition from the previous z_bg (the paper's background transition), ``fixed`` a standard
+normal; at t = 0 both are a standard normal.
 """
 
 from __future__ import annotations
 
 import torch
+
+from pyro_scalor.model.geometry import apply_flat
 
 Params = tuple[torch.Tensor, torch.Tensor]
 
@@ -34,3 +39,20 @@ def fixed_transition(tracker_out: dict, prev_what: torch.Tensor, prev_depth: tor
 
 
 TRANSITIONS = {"learned": learned_transition, "fixed": fixed_transition}
+
+
+def background_prior(
+    kind: str, transition: torch.nn.Module, z_prev: torch.Tensor | None, h: torch.Tensor, dim: int
+):
+    """Prior ``(loc, scale, new_state)`` of z_bg at a frame.
+
+    ``kind`` is 'learned' or 'fixed' (:data:`pyro_scalor.model.config.BACKGROUND_PRIORS`);
+    ``z_prev`` the previous z_bg (..., B, Dbg), None at t = 0; ``h`` the transition GRU's state
+    (B, Hd) or (..., B, Hd). 'learned' after t = 0: loc and scale (..., B, Dbg) from the GRU
+    transition (:class:`pyro_scalor.model.nets.BackgroundTransition`) and its new state;
+    otherwise a standard normal of the state's batch shape (B, ``dim``), state unchanged.
+    """
+    if kind == "learned" and z_prev is not None:
+        return apply_flat(transition, z_prev, h)
+    loc, scale = _standard(h.new_zeros(h.shape[:-1] + (dim,)))
+    return loc, scale, h

@@ -1,4 +1,5 @@
-"""What the model and the guide share: plates, presence weighting, discovery masks, shapes."""
+"""What the model and the guide share: plates, presence weighting, discovery masks, shapes, and
+the step that turns discovery samples into candidate slots (rejection included)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import torch
 from pyro_scalor.model.config import ModelConfig
 from pyro_scalor.model.geometry import BoxCoder
 from pyro_scalor.model.nets import ScalorNets
+from pyro_scalor.model.rejection import reject_proposals
+from pyro_scalor.model.slots import Slots
 from pyro_scalor.validation import validate_video
 
 
@@ -25,8 +28,8 @@ class ScalorProgram:
     ``video`` (B, T, C, H, W) in [0, 1], or None to sample (then give batch_size, num_frames);
     ``temperature`` of relaxed presence; ``disc_pres_prior`` the discovery presence prior;
     ``discovery_mask`` (B, T) bool, False where discovery is dropped (discovery dropout);
-    ``deterministic`` makes the guide use posterior modes; ``record`` (a dict) collects per-frame
-    outputs for tracking and pictures.
+    ``deterministic`` makes the guide use posterior modes; ``record`` (a list) receives one typed
+    record per frame (:mod:`pyro_scalor.model.records`) for tracking, pictures and logs.
     """
 
     def __init__(self, nets: ScalorNets) -> None:
@@ -48,6 +51,10 @@ class ScalorProgram:
         if video is None:
             if batch_size is None or num_frames is None:
                 raise ValueError("without a video, give batch_size and num_frames to sample")
+            if int(batch_size) < 1 or int(num_frames) < 1:
+                raise ValueError(
+                    f"batch_size and num_frames must be >= 1, got {batch_size} and {num_frames}"
+                )
             return None, int(batch_size), int(num_frames)
         video = validate_video(
             video, channels=(c.channels,), height=c.image_size, width=c.image_size
@@ -71,6 +78,22 @@ class ScalorProgram:
         if mask is None:
             return None
         return mask[:, t].bool().unsqueeze(-1)
+
+    def _proposals(
+        self, t: int, pres, where, what, depth, prop_mask, dmask, prop: Slots | None
+    ) -> tuple[Slots, torch.Tensor]:
+        """Discovery samples of frame t to candidate slots, with the rules that drop proposals.
+
+        Takes presence (..., B, HW), where (..., B, HW, 4), what (..., B, HW, Dw), depth
+        (..., B, HW, 1); the propagated mask (..., B, 1, H, W) and objects ``prop`` (None at
+        t = 0); the discovery mask (B, 1) or None. Returns ``(slots (..., B, HW), num_rejected
+        (..., B))`` (see :func:`pyro_scalor.model.rejection.reject_proposals`).
+        """
+        box, logit = self.coder.discovery(where)
+        kept = (None, None) if prop is None else (prop.pres, prop.box)
+        pres, num_rejected = reject_proposals(self.cfg, pres, box, prop_mask, dmask, *kept)
+        slots = Slots.proposals(t, pres, box, logit, what, depth, self.cfg.hidden_dim)
+        return slots, num_rejected
 
     def _weight(self, pres: torch.Tensor):
         """Context that weights the Gaussian sites of objects by their presence.

@@ -1,22 +1,27 @@
-"""Proposal rejection: drop a proposal whose area is already explained by propagated objects.
+"""Proposal rejection and the duplicate rules: everything that drops a proposal or ends a tracker.
 
-Also duplicate suppression among the proposals of one frame (:func:`suppress_duplicates`), a
-project addition beside the paper's rule: without it two neighbouring cells often both claim one
-object at the first frame, and the two copies then propagate as a duplicate track; and its
-counterpart among propagated objects (:func:`suppress_duplicate_tracks`): two trackers that
-drifted onto one object.
+Proposal rejection (the paper's accept-reject step): drop a proposal whose area is already
+explained by propagated objects. Duplicate suppression among the proposals of one frame
+(:func:`suppress_duplicates`), a project addition beside the paper's rule: without it two
+neighbouring cells often both claim one object at the first frame, and the two copies then
+propagate as a duplicate track; and its counterpart among propagated objects
+(:func:`suppress_duplicate_tracks`): two trackers that drifted onto one object.
 
 The overlap ratio of a proposal is the fraction of its box (sampled on a ``size`` x ``size``
 grid) where the propagated mask exceeds ``alpha``; the proposal is accepted when the ratio is at
 most ``threshold`` (the paper's tau). Model and guide call the same function on the same values,
 so they agree exactly. The proposal's support is its box rather than its decoded mask: decoding
 every cell's glimpse only to test it would dominate the step time.
+
+:func:`reject_proposals` and :func:`end_duplicate_tracks` apply these rules as the model config
+asks; the model and the guide call them at the same point of each frame.
 """
 
 from __future__ import annotations
 
 import torch
 
+from pyro_scalor.model.config import ModelConfig
 from pyro_scalor.model.geometry import crop
 
 
@@ -110,3 +115,50 @@ def suppress_duplicate_tracks(
         beats = _ranked_above(pres, ids)
         dropped = (beats & (box_iou(boxes) > threshold) & (pres.unsqueeze(-2) > 0.5)).any(-1)
         return (~dropped).to(pres.dtype)
+
+
+def reject_proposals(
+    cfg: ModelConfig,
+    pres: torch.Tensor,
+    boxes: torch.Tensor,
+    prop_mask: torch.Tensor | None,
+    discovery_mask: torch.Tensor | None = None,
+    prop_pres: torch.Tensor | None = None,
+    prop_boxes: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Proposal presence (..., B, HW) after every rule that drops proposals, and the count.
+
+    Takes the proposals' boxes (..., B, HW, 4); the propagated mask (..., B, 1, H, W) (None at
+    t = 0); the discovery mask (B, 1) bool (False: discovery off for that sequence); the
+    propagated objects' presence (..., B, K) and boxes (..., B, K, 4) (None at t = 0).
+    Rejection (``cfg.rejection``) drops proposals explained by the propagated mask; then, if
+    ``cfg.suppression``, duplicate suppression drops proposals whose box overlaps a more present
+    proposal's or a present propagated object's. Returns ``(pres, num_rejected (..., B))``:
+    proposals with presence > 0.5 that either rule dropped.
+    """
+    num_rejected = torch.zeros(pres.shape[:-1], device=pres.device)
+    if cfg.rejection and prop_mask is not None:
+        accept = accept_proposals(prop_mask, boxes, cfg.rejection_threshold, cfg.rejection_alpha)
+        num_rejected = ((pres > 0.5) & (accept < 0.5)).sum(-1).to(pres.dtype)
+        pres = pres * accept
+    if discovery_mask is not None:
+        pres = pres * discovery_mask.to(pres.dtype)
+    if cfg.suppression:
+        keep = suppress_duplicates(pres, boxes, cfg.suppression_threshold, prop_pres, prop_boxes)
+        num_rejected = num_rejected + ((pres > 0.5) & (keep < 0.5)).sum(-1).to(pres.dtype)
+        pres = pres * keep
+    return pres, num_rejected
+
+
+def end_duplicate_tracks(
+    cfg: ModelConfig, pres: torch.Tensor, boxes: torch.Tensor, ids: torch.Tensor
+) -> torch.Tensor:
+    """Propagated presence (..., K) with duplicate trackers ended (presence 0) when
+    ``cfg.suppression`` is on and ``cfg.track_suppression_threshold`` > 0; else ``pres``.
+
+    Takes the new boxes (..., K, 4) and the track ids (..., K); see
+    :func:`suppress_duplicate_tracks`.
+    """
+    if not (cfg.suppression and cfg.track_suppression_threshold > 0):
+        return pres
+    return pres * suppress_duplicate_tracks(pres, boxes, ids, cfg.track_suppression_threshold)

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import torch
 
-from pyro_scalor.model.geometry import flatten_lead, paste
+from pyro_scalor.model.geometry import apply_flat, paste
 from pyro_scalor.validation import capturing
 
 
 def decode_glimpses(decoder: torch.nn.Module, what: torch.Tensor) -> torch.Tensor:
     """z_what (..., K, Dw) to glimpses (..., K, C + 1, g, g): RGB then alpha."""
-    flat, lead = flatten_lead(what, 1)
-    out = decoder(flat)
-    return out.view(lead + out.shape[1:])
+    return apply_flat(decoder, what)
 
 
 def object_layers(

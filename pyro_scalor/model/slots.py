@@ -12,8 +12,6 @@ from dataclasses import dataclass, fields
 
 import torch
 
-FLOAT_FIELDS = ("pres", "box", "logit", "what", "depth", "h")
-
 
 @dataclass
 class Slots:
@@ -52,10 +50,36 @@ class Slots:
         """Previous latents fed to the trackers: (..., K, Dw + 5) = [what, logit, centre, depth]."""
         return torch.cat([self.what, self.logit, self.box[..., 2:], self.depth], -1)
 
-    @property
-    def lead(self) -> torch.Size:
-        """Leading shape (..., B, K)."""
-        return self.pres.shape
+    @classmethod
+    def proposals(
+        cls,
+        t: int,
+        pres: torch.Tensor,
+        box: torch.Tensor,
+        logit: torch.Tensor,
+        what: torch.Tensor,
+        depth: torch.Tensor,
+        hidden: int,
+    ) -> Slots:
+        """The G*G discovery candidates of frame t as slots (..., B, G*G).
+
+        Takes their presence (..., B, G*G) (after rejection), boxes (..., 4), scale logits
+        (..., 2), what (..., Dw) and depth (..., 1); the tracker state starts at zero and cell
+        i gets the track id ``1 + t * G*G + i``, unique over the video.
+        """
+        hw = pres.shape[-1]
+        ids = torch.arange(hw, device=pres.device) + 1 + t * hw
+        lead = pres.shape
+        return cls(
+            pres=pres,
+            box=box,
+            logit=logit,
+            what=what,
+            depth=depth,
+            h=torch.zeros(lead + (hidden,), device=pres.device),
+            ids=ids.expand(lead),
+            discovered=torch.ones(lead, dtype=torch.bool, device=pres.device),
+        )
 
 
 def merge(prop: Slots, disc: Slots, k: int) -> Slots:

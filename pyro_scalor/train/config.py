@@ -1,15 +1,19 @@
-"""Typed training configuration and the named run presets (model config + training config)."""
+"""Typed training configuration and the named run presets (model, training and tracking
+configs)."""
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass, field
 
 import torch
 
-from pyro_scalor.model.config import ModelConfig, get_model_config
+from pyro_scalor.model.config import ModelConfig, TrackingConfig, get_model_config
 from pyro_scalor.train.objectives import OBJECTIVES
 from pyro_scalor.train.schedules import Schedule
+
+log = logging.getLogger(__name__)
 
 #: Where a training sequence cropped to ``seq_len`` frames starts.
 SEQ_WINDOWS = ("first", "random")
@@ -18,13 +22,17 @@ SEQ_WINDOWS = ("first", "random")
 #: momentum (the paper's choice) and Adam with torch's default betas.
 OPTIMIZERS = {"rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam}
 
+#: Fields that configs saved by earlier versions hold and :meth:`TrainConfig.from_dict` drops: a
+#: learning-rate factor schedule (``lr_factor``) and a size for evaluation (``eval_sequences``)
+#: that training never read.
+REMOVED_TRAIN_FIELDS = ("lr_factor", "eval_sequences")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
     """How to train: data, steps, optimiser, objective, schedules, logging and checkpoints.
 
-    ``temperature``, ``disc_pres_prior`` and ``lr_factor`` (multiplies ``lr``; constant 1 by
-    default) are schedules over steps; ``discovery_dropout`` is
+    ``temperature`` and ``disc_pres_prior`` are schedules over steps; ``discovery_dropout`` is
     the probability that discovery is switched off for a sequence at a frame t > 0 (forcing the
     trackers to explain what they can); ``seq_len`` crops training sequences to that many
     frames (None = full), taken from the start (``seq_window`` 'first') or from a random start
@@ -50,13 +58,11 @@ class TrainConfig:
     particles: int = 1
     temperature: Schedule = Schedule(1.0, 0.5, 20000, "linear")
     disc_pres_prior: Schedule = Schedule(0.1, 1e-8, 2000, "exponential")
-    lr_factor: Schedule = Schedule(1.0)
     discovery_dropout: float = 0.5
     seed: int = 0
     checkpoint_every: int = 200
     log_every: int = 25
     image_every: int = 250
-    eval_sequences: int = 200
     threads: int | None = None
     max_seconds: float | None = None
     cuda_graph: bool = False
@@ -69,10 +75,6 @@ class TrainConfig:
         need(self.steps >= 1, f"steps must be >= 1, got {self.steps}")
         need(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         need(self.lr > 0, f"lr must be > 0, got {self.lr}")
-        need(
-            self.lr_factor.start > 0 and (self.lr_factor.end is None or self.lr_factor.end > 0),
-            f"lr_factor must stay > 0, got {self.lr_factor}",
-        )
         need(self.clip_norm > 0, f"clip_norm must be > 0, got {self.clip_norm}")
         need(self.particles >= 1, f"particles must be >= 1, got {self.particles}")
         need(0.0 <= self.discovery_dropout < 1.0, "discovery_dropout must be in [0, 1)")
@@ -112,15 +114,46 @@ class TrainConfig:
         """Return a copy with ``changes`` applied (validated again)."""
         return dataclasses.replace(self, **changes)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        """The config saved as ``dataclasses.asdict(config)``, by this or an earlier version.
+
+        Schedules are rebuilt from their dicts (:meth:`Schedule.from_dict`); the fields of
+        :data:`REMOVED_TRAIN_FIELDS` are dropped (a non-constant ``lr_factor`` with a warning:
+        training from this config runs at the constant ``lr``); fields missing from an older
+        dict take their defaults; unknown fields raise ValueError.
+        """
+        d = dict(d)
+        factor = d.get("lr_factor")
+        if isinstance(factor, dict) and (factor.get("kind") != "constant" or factor["start"] != 1):
+            log.warning("ignoring the saved learning-rate factor %s: training uses lr", factor)
+        for key in SCHEDULE_FIELDS:
+            if isinstance(d.get(key), dict):
+                d[key] = Schedule.from_dict(d[key])
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known - set(REMOVED_TRAIN_FIELDS))
+        if unknown:
+            raise ValueError(
+                f"TrainConfig: unknown field(s) {', '.join(unknown)} in a saved config; "
+                f"known fields: {', '.join(sorted(known))}"
+            )
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+#: The TrainConfig fields that hold a :class:`Schedule`.
+SCHEDULE_FIELDS = tuple(
+    f.name for f in dataclasses.fields(TrainConfig) if isinstance(f.default, Schedule)
+)
+
 
 @dataclass(frozen=True)
 class RunPreset:
-    """A named pair of model and training configurations, with a one-line description."""
+    """A named run: model, training and tracking configurations, and what the run is for."""
 
     model: ModelConfig
     train: TrainConfig
-    description: str = ""
-    extra: dict = field(default_factory=dict)
+    description: str
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
 def _presets() -> dict[str, RunPreset]:
@@ -131,30 +164,25 @@ def _presets() -> dict[str, RunPreset]:
             # 12 slots: the most objects a dsprites-ld scene holds (16 slots over-counted more);
             # boxes of 5-14 px around dsprites-ld's 7-13 px objects (fewer boxes over two);
             # z_what 8 and a background painted at 16x16 (smooth backgrounds): both tracked
-            # better and cost less per step (experiments/cpu_default_sweep/results.md);
-            # when tracking, proposals overlapping by more than half are suppressed and
-            # trackers on one object (box IoU > 0.5) are ended: chosen on validation sequences
-            # the discovery head sees the frame where the propagated objects draw nothing, and
-            # the likelihood's std is 0.2: both lowered the count error (session 10)
+            # better and cost less per step; the discovery head sees the frame where the
+            # propagated objects draw nothing, and the likelihood's std is 0.2: both lowered
+            # the count error (experiments/README.md has the measurements)
             cpu_model.replace(
                 max_objects=12,
                 min_scale=0.08,
                 max_scale=0.22,
                 z_what_dim=8,
                 background_size=16,
-                suppression_threshold=0.5,
-                track_suppression_threshold=0.5,
                 discovery_residual=True,
                 likelihood_std=0.2,
             ),
             # 4-frame windows: twice the updates of full 8-frame sequences in the same time,
-            # which measured far better within the 30-minute budget (experiments/RESULTS.md);
-            # up to 6000 steps (ramps 1.25x those of 4800 steps): on the 2-core machine the
-            # 1500 s budget stopped session 10's main job at step 5377; no discovery dropout
-            # (objects entering the view were found more often without it, and rejection keeps
-            # the propagated fraction high); Adam at 6e-4 rather than RMSprop at 3e-4 (higher
-            # MOTA on both seeds, equal count error: experiments/cpu_default_sweep/results.md,
-            # session 9); max_seconds guards the budget on a slow host
+            # which measured far better within the 30-minute budget; up to 6000 steps with
+            # ramps over 5000 and 3750 of them (the 1500 s budget ends a run on the 2-core
+            # machine near step 5400); no discovery dropout (objects entering the view are
+            # found more often without it, and rejection keeps the propagated fraction high);
+            # Adam at 6e-4 rather than RMSprop at 3e-4 (higher MOTA on two seeds, equal count
+            # error); max_seconds guards the budget on a slow host
             TrainConfig(
                 steps=6000,
                 optimizer="adam",
@@ -167,7 +195,11 @@ def _presets() -> dict[str, RunPreset]:
                 disc_pres_prior=Schedule(0.1, 1e-8, 3750, "exponential"),
                 max_seconds=1500.0,
             ),
-            "dsprites-ld on a 2-core CPU in about 30 minutes",
+            "the default model and training for dsprites-ld on a 2-core CPU, about 30 minutes",
+            # trained without duplicate suppression, tracked with it: proposals overlapping by
+            # more than half are suppressed and trackers on one object (box IoU > 0.5) are
+            # ended (thresholds chosen on validation sequences)
+            TrackingConfig(suppression_threshold=0.5, track_suppression_threshold=0.5),
         ),
         "smoke": RunPreset(
             get_model_config("tiny"),
@@ -181,7 +213,6 @@ def _presets() -> dict[str, RunPreset]:
                 log_every=1,
                 image_every=2,
                 threads=1,
-                eval_sequences=2,
                 disc_pres_prior=Schedule(0.1, 1e-4, 3, "exponential"),
             ),
             "a few steps of a tiny model, for tests and smoke runs",
@@ -194,7 +225,7 @@ def _presets() -> dict[str, RunPreset]:
                 lr=1e-4,
                 disc_pres_prior=Schedule(0.1, 1e-8, 5000, "exponential"),
             ),
-            "paper scale on dsprites-ld (GPU)",
+            "the paper's model size and training length on dsprites-ld (GPU)",
         ),
         "paper-md": RunPreset(
             ref.replace(max_objects=48),
@@ -204,16 +235,15 @@ def _presets() -> dict[str, RunPreset]:
                 lr=1e-4,
                 disc_pres_prior=Schedule(0.1, 1e-8, 5000, "exponential"),
             ),
-            "paper scale on dsprites-md (GPU)",
+            "the paper's model size and training length on dsprites-md, 48 slots (GPU)",
         ),
     }
     cpu = presets["cpu-default"]
-    # the session-8 cpu-default model and schedules trained three times as long, the step
-    # replayed as a CUDA graph: about 14,400 x 0.02 s on an H100 (experiments/gpu_session8/
-    # results.md); the eager loss-term logging and checkpoints run less often, as a graphed step
-    # is 10x cheaper. It keeps what its measured run used, where cpu-default changed later:
-    # RMSprop at 3e-4 (Adam since session 9), the 4800-step ramps, std 0.1 and no discovery
-    # residual (both since session 10)
+    # 14,400 steps (three times a 4800-step run) at about 0.02 s each on an H100; the eager
+    # loss-term logging and checkpoints run less often, as a graphed step is 10x cheaper. It
+    # keeps the settings of its measured GPU run where they differ from cpu-default's: RMSprop
+    # at 3e-4, ramps over 4000 and 3000 steps, likelihood std 0.1 and no discovery residual
+    # (cpu-default's Adam, std 0.2 and residual are not measured on the GPU)
     presets["gpu-default"] = RunPreset(
         cpu.model.replace(discovery_residual=False, likelihood_std=0.1),
         cpu.train.replace(
@@ -227,7 +257,9 @@ def _presets() -> dict[str, RunPreset]:
             temperature=Schedule(1.0, 0.5, 4000, "linear"),
             disc_pres_prior=Schedule(0.1, 1e-8, 3000, "exponential"),
         ),
-        "the session-8 cpu-default model for 14,400 steps on a GPU (CUDA graph), about 10 min",
+        "the cpu-default model trained 3x longer with the step replayed as a CUDA graph "
+        "(about 10 minutes on an H100)",
+        cpu.tracking,
     )
     return presets
 

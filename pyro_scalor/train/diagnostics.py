@@ -6,6 +6,8 @@ import pyro.poutine as poutine
 import torch
 from torch.distributions import kl_divergence
 
+from pyro_scalor.model.records import GuideFrame, stack_frames
+
 
 def _site_group(name: str) -> str:
     parts = name.split("_")
@@ -19,8 +21,8 @@ def loss_terms(model, guide, video: torch.Tensor, **kwargs) -> dict[str, float]:
     Returns ``{"nll": -log p(x|z), "kl_<role>": KL of that site group, "loss": total}``; KLs are
     analytic where registered (scaled by presence like the objective), else log q - log p.
     """
-    rec: dict = {}
-    g_tr = poutine.trace(guide).get_trace(video, record=rec, **kwargs)
+    frames: list[GuideFrame] = []
+    g_tr = poutine.trace(guide).get_trace(video, record=frames, **kwargs)
     m_tr = poutine.trace(poutine.replay(model, trace=g_tr)).get_trace(video, **kwargs)
     terms: dict[str, float] = {}
     b = video.shape[0]
@@ -49,7 +51,9 @@ def loss_terms(model, guide, video: torch.Tensor, **kwargs) -> dict[str, float]:
         terms[key] = terms.get(key, 0.0) + float((kl * scale).sum())
     out = {k: v / b for k, v in terms.items()}
     out["loss"] = sum(out.values())
-    for key in ("num_propagated", "num_discovered", "num_rejected"):
-        out[key] = float(torch.stack(rec[key], -1).mean())
-    out["num_objects"] = float((torch.stack(rec["pres"], 0) > 0.5).float().sum(-1).mean())
+    g = stack_frames(frames)  # every field (B, T, ...)
+    out["num_propagated"] = float(g.num_propagated.mean())
+    out["num_discovered"] = float(g.num_discovered.mean())
+    out["num_rejected"] = float(g.num_rejected.mean())
+    out["num_objects"] = float((g.presence > 0.5).float().sum(-1).mean())
     return out

@@ -7,12 +7,12 @@ in the checkpoint and in every history entry, so runs compare at equal wall-cloc
 ``max_seconds`` set, training stops when it reaches that budget. Checkpoints are written
 atomically every ``checkpoint_every`` steps, at the end, and on SIGINT/SIGTERM. A non-finite
 loss or gradient stops training with :class:`NonFiniteLossError` and leaves the last good
-checkpoint in place.
+checkpoint in place; a signal saves, then raises :class:`TrainingInterrupted`. Run folders
+follow :mod:`pyro_scalor.train.rundir` (a lock, no silent overwrite, runtime-only resume changes).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import signal
@@ -36,14 +36,34 @@ from pyro_scalor.train.config import OPTIMIZERS, TrainConfig
 from pyro_scalor.train.diagnostics import loss_terms
 from pyro_scalor.train.graphed import GraphedStep
 from pyro_scalor.train.objectives import make_objective, presence_mode_for
+from pyro_scalor.train.rundir import (
+    CHECKPOINT,
+    TENSORBOARD,
+    RunLock,
+    check_resume,
+    prepare_run_folder,
+)
 from pyro_scalor.validation import validate_video
 
 log = logging.getLogger(__name__)
-CHECKPOINT = "checkpoint.pt"
 
 
 class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite loss or gradient."""
+
+
+class TrainingInterrupted(Exception):
+    """SIGINT or SIGTERM stopped training after saving the checkpoint at ``step``.
+
+    ``str()`` is "interrupted at step N of M; rerun with --resume"; ``exit_code`` is the shell's
+    convention for the signal (128 + number: 130 for SIGINT, 143 for SIGTERM); ``summary`` is
+    the dict :meth:`Trainer.fit` would have returned.
+    """
+
+    def __init__(self, step: int, steps: int, signum: int, summary: dict) -> None:
+        self.step, self.steps, self.signum, self.summary = step, steps, signum, summary
+        self.exit_code = 128 + int(signum)
+        super().__init__(f"interrupted at step {step} of {steps}; rerun with --resume")
 
 
 class Trainer:
@@ -51,8 +71,11 @@ class Trainer:
 
     ``dataset`` (optional) is anything indexable returning dicts with ``video`` (T, C, H, W);
     by default the training split of ``train_config.data_preset`` is loaded. ``resume`` continues
-    from ``run_dir/checkpoint.pt`` and refuses if its configs differ from the given ones (beyond
-    steps, max_seconds and threads).
+    from ``run_dir/checkpoint.pt`` and refuses if its configs differ from the given ones beyond
+    :data:`~pyro_scalor.train.rundir.RUNTIME_FIELDS`; ``force`` starts over in a folder that has
+    a checkpoint, keeping it as a backup; without either, such a folder is refused
+    (:class:`~pyro_scalor.train.rundir.RunFolderError`). The folder is locked from construction
+    until :meth:`fit` ends or :meth:`close` is called.
     """
 
     def __init__(
@@ -63,6 +86,7 @@ class Trainer:
         *,
         dataset=None,
         resume: bool = False,
+        force: bool = False,
         cache_dir=None,
         progress: bool = True,
         tensorboard: bool = True,
@@ -75,6 +99,17 @@ class Trainer:
         self.seconds = 0.0
         self._stop_signal: int | None = None
         self.history: list[dict] = []
+        self.writer = None
+        self._lock = RunLock(self.run_dir).acquire()
+        try:
+            self.backup = prepare_run_folder(self.run_dir, resume=resume, force=force)
+            self._setup(dataset, cache_dir, resume, tensorboard)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _setup(self, dataset, cache_dir, resume: bool, tensorboard: bool) -> None:
+        scalor = self.scalor
         if dataset is None:
             from pyro_scalor.data import load_dataset
 
@@ -101,11 +136,12 @@ class Trainer:
             self._resume()
         else:
             pyro.set_rng_seed(self.cfg.seed)
-        self.writer = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step or None)
+            # drop scalars a killed run logged after its checkpoint (or, starting afresh, all)
+            purge = self.step + 1 if resume else 0
+            self.writer = SummaryWriter(str(self.run_dir / TENSORBOARD), purge_step=purge)
 
     # ----------------------------------------------------------------------------------------
     @property
@@ -113,30 +149,27 @@ class Trainer:
         """Where this run's checkpoint lives."""
         return self.run_dir / CHECKPOINT
 
+    def close(self) -> None:
+        """Release the run folder's lock and close TensorBoard (fit() does both at its end)."""
+        if self.writer is not None:
+            self.writer.close()
+        self._lock.release()
+
+    def __enter__(self) -> Trainer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def _resume(self) -> None:
         ckpt = load_checkpoint(self.checkpoint_path, map_location=self.scalor.device)
-        if ckpt["model_config"] != self.scalor.config:
-            raise ValueError(
-                f"cannot resume {self.checkpoint_path}: its model config differs "
-                "from the one given; use a new --run-dir"
-            )
-        same = ckpt["train_config"].replace(
-            steps=self.cfg.steps,
-            max_seconds=self.cfg.max_seconds,
-            threads=self.cfg.threads,
-            cuda_graph=self.cfg.cuda_graph,
+        check_resume(
+            self.checkpoint_path,
+            ckpt["model_config"],
+            ckpt["train_config"],
+            self.scalor.config,
+            self.cfg,
         )
-        if same != self.cfg:
-            differ = ", ".join(
-                f"{f.name} {getattr(same, f.name)!r} (given {getattr(self.cfg, f.name)!r})"
-                for f in dataclasses.fields(self.cfg)
-                if getattr(same, f.name) != getattr(self.cfg, f.name)
-            )
-            raise ValueError(
-                f"cannot resume {self.checkpoint_path}: its training config differs "
-                f"from the one given in {differ} (only steps, max_seconds, threads and "
-                "cuda_graph may change); use a new --run-dir or the checkpoint's settings"
-            )
         self.scalor.nets.load_state_dict(ckpt["nets"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self._set_optimizer_mode()
@@ -157,6 +190,7 @@ class Trainer:
             rng=rng_state(),
             model_config=config_to_dict(self.scalor.config),
             train_config=config_to_dict(self.cfg),
+            tracking_config=config_to_dict(self.scalor.tracking),
             history=self.history,
         )
 
@@ -259,7 +293,26 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------------
     def fit(self) -> dict:
-        """Train until ``steps``; returns a summary dict (steps, seconds, last losses)."""
+        """Train until ``steps`` (or the time budget); returns a summary dict (steps, seconds,
+        last losses).
+
+        Raises :class:`TrainingInterrupted` after saving when SIGINT or SIGTERM arrived before
+        the end, and :class:`NonFiniteLossError` on a NaN. The folder's lock is released when
+        it returns or raises.
+        """
+        self._lock.acquire()
+        try:
+            summary = self._fit()
+        finally:
+            if self.writer is not None:
+                self.writer.flush()
+            self._lock.release()
+        if summary["interrupted"]:
+            raise TrainingInterrupted(self.step, self.cfg.steps, self._stop_signal, summary)
+        return summary
+
+    def _fit(self) -> dict:
+        self._stop_signal = None
         if self.cfg.threads:
             torch.set_num_threads(self.cfg.threads)
         old_handlers = self._install_signal_handlers()
@@ -280,7 +333,7 @@ class Trainer:
         try:
             while self.step < self.cfg.steps and not out_of_time:
                 tick = time.perf_counter()
-                lr = self.cfg.lr * self.cfg.lr_factor(self.step)
+                lr = self.cfg.lr
                 video = self.batch(self.step)
                 kw = self.step_kwargs(self.step, video)
                 loss, grad_norm = self.train_step(video, kw, lr)
@@ -307,18 +360,17 @@ class Trainer:
             bar.close()
             pyro.enable_validation(was_validating)
             self._restore_signal_handlers(old_handlers)
-            if self.writer is not None:
-                self.writer.flush()
         if out_of_time:
             log.info("time budget of %.0f s reached at step %d", self.cfg.max_seconds, self.step)
         self.save()
+        stopped_early = self.step < self.cfg.steps and not out_of_time
         return {
             "steps": self.step,
             "seconds": time.perf_counter() - start,
             "train_seconds": self.seconds,
             "out_of_time": out_of_time,
             "loss_ema": loss_ema,
-            "interrupted": self._stop_signal is not None,
+            "interrupted": stopped_early and self._stop_signal is not None,
             "checkpoint": str(self.checkpoint_path),
         }
 
