@@ -1,5 +1,5 @@
 """Faults seen through the command line: exit codes and one-line messages of ``train`` and
-``convert-checkpoint`` (the library side is in test_faults.py)."""
+``convert-checkpoint`` (the library side is in tests/train/test_faults.py)."""
 
 from __future__ import annotations
 

@@ -130,7 +130,7 @@ def test_truncated_empty_and_foreign_checkpoints_are_refused(tmp_path, trained):
 
 
 def test_nothing_in_the_package_unpickles_user_files_except_convert():
-    root = Path(__file__).resolve().parents[1] / "pyro_scalor"
+    root = Path(__file__).resolve().parents[2] / "pyro_scalor"
     unsafe = re.compile(r"weights_only\s*=\s*False|pickle\.loads?\(|allow_pickle\s*=\s*True")
     hits = [
         (p.relative_to(root).as_posix(), line.strip())

@@ -390,7 +390,7 @@ def test_single_frame_videos_work():
 
 
 # ------------------------------------------------------------------------------------------
-# 12. argument errors (video validation itself is in test_model_api.py)
+# 12. argument errors (video validation itself is in tests/test_api.py)
 def test_missing_arguments_raise_helpful_errors():
     s = scalor_for()
     with pytest.raises(ValueError, match="batch_size and num_frames"):
