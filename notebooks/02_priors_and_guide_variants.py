@@ -41,53 +41,20 @@
 # of training them again. In smoke mode each variant trains the tiny model for 2 steps: the
 # numbers are meaningless but computed exactly the same way.
 
+# %% [markdown]
+# `notebook_settings()` (in `pyro_scalor/notebook.py`, shared by the notebooks) reads
+# `PYRO_SCALOR_SMOKE`: smoke mode uses tiny sizes, a temporary work folder and 1 thread, so
+# nothing is written into the repository. `show(fig)` displays a matplotlib figure.
+
 # %%
-# Setup. PYRO_SCALOR_SMOKE=1 (what the tests use) switches to tiny sizes and temporary folders.
-import io
 import os
-import tempfile
-import warnings
-from pathlib import Path
 
-import torch
-from IPython.display import Image, display
+from pyro_scalor.notebook import notebook_settings, show
 
-import pyro_scalor
-
-SMOKE = os.environ.get("PYRO_SCALOR_SMOKE", "0") not in ("", "0")
-warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets
-
-
-def find_root() -> Path:
-    """The repository root (where pyproject.toml is): above the working directory (the root or
-    notebooks/), else above the (editable) package, else the working directory."""
-    for start in (Path.cwd(), Path(pyro_scalor.__file__).resolve().parent):
-        for path in (start, *start.parents):
-            if (path / "pyproject.toml").is_file() and (path / "pyro_scalor").is_dir():
-                return path
-    return Path.cwd()
-
-
-ROOT = find_root()
-if SMOKE:  # nothing is written into the repository
-    WORK = Path(tempfile.mkdtemp(prefix="pyro-scalor-notebook-"))
-    CACHE = Path(os.environ.get("PYRO_SCALOR_CACHE") or WORK / "cache")
-else:
-    WORK = ROOT / "outputs" / "notebooks"
-    CACHE = None  # the default data cache: $PYRO_SCALOR_CACHE or ~/.cache/pyro-scalor
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-if SMOKE:
-    torch.set_num_threads(1)  # the tiny model only loses time to thread start-up and contention
-
-
-def show(fig, dpi: int = 100) -> None:
-    """Display a matplotlib Figure (the library's figures do not use pyplot)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
-    display(Image(buf.getvalue()))
-
-
-print(f"smoke mode: {SMOKE}; repository: {ROOT}; outputs: {WORK}; device: {DEVICE}")
+SETTINGS = notebook_settings()
+SMOKE, ROOT, WORK = SETTINGS.smoke, SETTINGS.root, SETTINGS.work
+CACHE, DEVICE = SETTINGS.cache, SETTINGS.device  # CACHE None: the default data cache
+print(SETTINGS.describe())
 
 # %%
 import pyro

@@ -27,53 +27,17 @@
 # margin. In full mode the continuation uses `dsprites-ld-long` (16-frame sequences), so that
 # real frames exist to compare the 5 imagined ones with.
 
+# %% [markdown]
+# `notebook_settings()` (in `pyro_scalor/notebook.py`, shared by the notebooks) reads
+# `PYRO_SCALOR_SMOKE`: smoke mode uses tiny sizes, a temporary work folder and 1 thread, so
+# nothing is written into the repository. `show(fig)` displays a matplotlib figure.
+
 # %%
-# Setup. PYRO_SCALOR_SMOKE=1 (what the tests use) switches to tiny sizes and temporary folders.
-import io
-import os
-import tempfile
-import warnings
-from pathlib import Path
+from pyro_scalor.notebook import notebook_settings, show
 
-import torch
-from IPython.display import Image, display
-
-import pyro_scalor
-
-SMOKE = os.environ.get("PYRO_SCALOR_SMOKE", "0") not in ("", "0")
-warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets
-
-
-def find_root() -> Path:
-    """The repository root (where pyproject.toml is): above the working directory (the root or
-    notebooks/), else above the (editable) package, else the working directory."""
-    for start in (Path.cwd(), Path(pyro_scalor.__file__).resolve().parent):
-        for path in (start, *start.parents):
-            if (path / "pyproject.toml").is_file() and (path / "pyro_scalor").is_dir():
-                return path
-    return Path.cwd()
-
-
-ROOT = find_root()
-if SMOKE:  # nothing is written into the repository
-    WORK = Path(tempfile.mkdtemp(prefix="pyro-scalor-notebook-"))
-    CACHE = Path(os.environ.get("PYRO_SCALOR_CACHE") or WORK / "cache")
-else:
-    WORK = ROOT / "outputs" / "notebooks"
-    CACHE = None  # the default data cache: $PYRO_SCALOR_CACHE or ~/.cache/pyro-scalor
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-if SMOKE:
-    torch.set_num_threads(1)  # the tiny model only loses time to thread start-up and contention
-
-
-def show(fig, dpi: int = 100) -> None:
-    """Display a matplotlib Figure (the library's figures do not use pyplot)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
-    display(Image(buf.getvalue()))
-
-
-print(f"smoke mode: {SMOKE}; repository: {ROOT}; outputs: {WORK}; device: {DEVICE}")
+SETTINGS = notebook_settings()
+SMOKE, WORK, CACHE = SETTINGS.smoke, SETTINGS.work, SETTINGS.cache
+print(SETTINGS.describe())
 
 # %% [markdown]
 # ## The trained model
@@ -83,48 +47,14 @@ print(f"smoke mode: {SMOKE}; repository: {ROOT}; outputs: {WORK}; device: {DEVIC
 # does not exist (or is unfinished), this cell trains the `cpu-default` preset, which takes
 # about 30 minutes on a 2-core CPU**; an interrupted run resumes from its checkpoint next time.
 # Smoke mode trains the tiny model for 2 steps in a temporary folder (the results are
-# meaningless, but every cell runs the same code).
+# meaningless, but every cell runs the same code). `main_job_scalor` does this and returns
+# the model, its training history and the run preset.
 
 # %%
-import json
+from pyro_scalor.notebook import main_job_scalor
 
-from pyro_scalor.api import Scalor
-from pyro_scalor.data import load_dataset
-from pyro_scalor.train.checkpoint import load_checkpoint
-from pyro_scalor.train.config import get_run_preset
-
-if SMOKE:
-    PRESET = get_run_preset("smoke")
-    TRAIN = PRESET.train.replace(steps=2)
-    RUN_DIR = WORK / "run"
-else:
-    PRESET = get_run_preset("cpu-default")
-    TRAIN = PRESET.train
-    RUN_DIR = ROOT / "runs" / "cpu-default"
-DATA = TRAIN.data_preset  # dsprites-ld (8 frames) in full mode, smoke (4 frames) in smoke mode
-CKPT = RUN_DIR / "checkpoint.pt"
-
-if CKPT.exists() and load_checkpoint(CKPT)["step"] >= TRAIN.steps:
-    print(f"loading the trained model from {CKPT}")
-    scalor = Scalor.from_checkpoint(CKPT, device=DEVICE)
-else:
-    print(
-        f"training preset {'smoke' if SMOKE else 'cpu-default'} for {TRAIN.steps} steps "
-        f"in {RUN_DIR}" + ("" if SMOKE else " (about 30 minutes on a 2-core CPU)")
-    )
-    train_set = load_dataset(DATA, "train", num_sequences=TRAIN.num_train, cache_dir=CACHE)
-    scalor = Scalor(PRESET.model, device=DEVICE, seed=TRAIN.seed)
-    summary = scalor.fit(
-        TRAIN,
-        RUN_DIR,
-        dataset=train_set,
-        resume=CKPT.exists(),
-        progress=not SMOKE,
-        tensorboard=not SMOKE,
-    )
-    print(json.dumps(summary, indent=1))
-history = load_checkpoint(CKPT)["history"]
-print(f"model at step {history[-1]['step']}; data preset {DATA}")
+scalor, history, PRESET = main_job_scalor(SETTINGS, report=print)
+DATA = PRESET.train.data_preset  # dsprites-ld (8 frames) in full mode, smoke (4) in smoke mode
 
 # %% [markdown]
 # ## Samples from the prior
@@ -162,6 +92,9 @@ show(
 # (the same code as `pyro-scalor generate`).
 
 # %%
+from IPython.display import Image, display
+
+from pyro_scalor.data import load_dataset
 from pyro_scalor.eval.horizon import run_conditional
 from pyro_scalor.viz.generation import write_generation_pictures
 

@@ -7,6 +7,7 @@ Example::
     result = scalor.track(video)        # video (B, T, 3, 64, 64) in [0, 1]
     result.boxes, result.ids, result.valid, result.reconstruction
     strict = scalor.track(video, tracking=TrackingConfig(suppression_threshold=0.3))
+    dense = scalor.track(video, max_objects=64)   # another slot capacity than in training
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ class TrackingResult:
     presence > 0.5 and a rendered mask of at least ``min_area`` pixels (an object that draws
     nothing is not in the scene); discovered (B, T, K) newly discovered at that frame (else
     propagated); depth (B, T, K); reconstruction and background (B, T, C, H, W); masks
-    (B, T, 1, H, W) the foreground mask; num_propagated, num_discovered, num_rejected (B, T).
+    (B, T, 1, H, W) the foreground mask; num_propagated, num_discovered, num_rejected,
+    num_dropped (B, T) (see :class:`pyro_scalor.model.records.GuideFrame`; num_dropped counts
+    present discoveries left out for lack of a free slot).
     """
 
     boxes: torch.Tensor
@@ -59,6 +62,7 @@ class TrackingResult:
     num_propagated: torch.Tensor
     num_discovered: torch.Tensor
     num_rejected: torch.Tensor
+    num_dropped: torch.Tensor
 
     def to(self, device) -> TrackingResult:
         """Move every tensor to ``device``."""
@@ -138,15 +142,21 @@ class Scalor:
         return ScalorModel(nets), ScalorGuide(nets)
 
     def inference_programs(
-        self, tracking: TrackingConfig | None = None
+        self, tracking: TrackingConfig | None = None, max_objects: int | None = None
     ) -> tuple[ScalorModel, ScalorGuide]:
         """``(model, guide)`` used by :meth:`track` and :meth:`generate`.
 
         The training programs with the changes ``tracking`` (default ``self.tracking``) makes
-        (:meth:`TrackingConfig.model_changes`), built once per change and sharing the weights.
+        (:meth:`TrackingConfig.model_changes`) and, when given, the slot capacity
+        ``max_objects`` (no parameter depends on it), built once per change and sharing the
+        weights.
         """
         tracking = tracking if tracking is not None else self.tracking
         changes = tracking.model_changes(self.config)
+        if max_objects is not None and max_objects != self.config.max_objects:
+            if max_objects < 1:
+                raise ValueError(f"max_objects must be >= 1, got {max_objects}")
+            changes["max_objects"] = int(max_objects)
         if not changes:
             return self.model, self.guide
         key = tuple(sorted(changes.items()))
@@ -186,11 +196,12 @@ class Scalor:
         temperature: float = 0.5,
         min_area: int = 1,
         tracking: TrackingConfig | None = None,
+        max_objects: int | None = None,
     ) -> TrackingResult:
         """Infer objects in ``video`` (B, T, C, H, W) with posterior modes; see TrackingResult.
 
         ``chunk`` sequences run at a time; ``tracking`` (default ``self.tracking``) sets the
-        duplicate rules.
+        duplicate rules; ``max_objects`` the slot capacity K (default: the trained one).
         """
         if chunk < 1:
             raise ValueError(f"chunk must be >= 1 (sequences per pass), got {chunk}")
@@ -198,7 +209,7 @@ class Scalor:
         video = validate_video(
             video, channels=(cfg.channels,), height=cfg.image_size, width=cfg.image_size
         ).to(self.device)
-        programs = self.inference_programs(tracking)
+        programs = self.inference_programs(tracking, max_objects)
         parts = [
             self._track_chunk(programs, video[i : i + chunk], temperature, min_area)
             for i in range(0, video.shape[0], chunk)
@@ -216,11 +227,13 @@ class Scalor:
         seed: int | None = None,
         noise_scale: float = 1.0,
         tracking: TrackingConfig | None = None,
+        max_objects: int | None = None,
     ) -> GenerationResult:
         """Sample whole videos from the model from t = 0 (objects and background from priors).
 
         ``disc_pres_prior`` is the discovery presence prior (0.1 as in the paper's generation);
-        ``noise_scale`` multiplies the std of every Gaussian latent (1 = the model, 0 = means).
+        ``noise_scale`` multiplies the std of every Gaussian latent (1 = the model, 0 = means);
+        ``max_objects`` the slot capacity K (default: the trained one).
         """
         if num_sequences < 1 or num_frames < 1:
             raise ValueError(
@@ -229,7 +242,7 @@ class Scalor:
         if seed is not None:
             pyro.set_rng_seed(seed)
         frames: list[ModelFrame] = []
-        NoiseScale(noise_scale)(self.inference_programs(tracking)[0])(
+        NoiseScale(noise_scale)(self.inference_programs(tracking, max_objects)[0])(
             batch_size=num_sequences,
             num_frames=num_frames,
             record=frames,
@@ -249,12 +262,14 @@ class Scalor:
         seed: int | None = None,
         noise_scale: float = 1.0,
         tracking: TrackingConfig | None = None,
+        max_objects: int | None = None,
     ) -> GenerationResult:
         """Conditional generation: infer the observed ``video`` (B, T, C, H, W) with the guide,
         then continue ``horizon`` frames with the learned transition priors (discovery on).
 
         ``noise_scale`` multiplies the std of the imagined frames' Gaussian latents (1 = the
-        model, 0 = the transition priors' means)."""
+        model, 0 = the transition priors' means); ``max_objects`` the slot capacity K (default:
+        the trained one)."""
         if horizon < 1:
             raise ValueError(f"horizon must be >= 1, got {horizon}")
         cfg = self.config
@@ -264,7 +279,7 @@ class Scalor:
         if seed is not None:
             pyro.set_rng_seed(seed)
         kw = dict(temperature=temperature, disc_pres_prior=disc_pres_prior)
-        model, guide = self.inference_programs(tracking)
+        model, guide = self.inference_programs(tracking, max_objects)
         trace = poutine.trace(guide).get_trace(video, deterministic=True, **kw)
         frames: list[ModelFrame] = []
         NoiseScale(noise_scale)(poutine.replay(model, trace=trace))(
@@ -313,6 +328,7 @@ class Scalor:
             num_propagated=g.num_propagated,
             num_discovered=g.num_discovered,
             num_rejected=g.num_rejected,
+            num_dropped=g.num_dropped,
         )
 
     def _pixels(self, boxes: torch.Tensor) -> torch.Tensor:

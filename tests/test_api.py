@@ -9,6 +9,7 @@ import torch
 from pyro_scalor.api import Scalor, TrackingConfig, TrackingResult
 from pyro_scalor.model.config import get_model_config
 from pyro_scalor.validation import VideoValidationError
+from tests.conftest import make_video  # (B, T, 3, 64, 64) by default
 
 B, T = 2, 3
 
@@ -22,16 +23,6 @@ def _seeded():
 @pytest.fixture(scope="module")
 def scalor() -> Scalor:
     return Scalor(get_model_config("tiny"), seed=0)
-
-
-def make_video(b: int = B, t: int = T) -> torch.Tensor:
-    video = torch.full((b, t, 3, 64, 64), 0.15)
-    for i in range(b):
-        for f in range(t):
-            x = 6 + 4 * f + 3 * i
-            video[i, f, 0, 10:22, x : x + 12] = 0.9
-            video[i, f, 2, 36:46, 40 - x // 2 : 50 - x // 2] = 0.8
-    return video
 
 
 # ------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ __all__ = [
     "add_cache_dir_argument",
     "add_command",
     "add_device_argument",
+    "add_max_objects_argument",
     "add_progress_argument",
     "load_scalor",
     "non_negative_float",
@@ -99,6 +100,17 @@ def add_device_argument(p: argparse.ArgumentParser) -> None:
     """``--device`` (resolved later with :func:`resolve_device`)."""
     p.add_argument(
         "--device", default="auto", help="auto (CUDA if available, else CPU), cpu, cuda or cuda:N"
+    )
+
+
+def add_max_objects_argument(p: argparse.ArgumentParser) -> None:
+    """``--max-objects``: the slot capacity K to track with (no parameter depends on it)."""
+    p.add_argument(
+        "--max-objects",
+        type=positive_int,
+        default=None,
+        help="object slots K to track with (default: the checkpoint's; a model trained at one "
+        "K tracks at another)",
     )
 
 

@@ -8,6 +8,7 @@ from pyro_scalor.cli.common import (
     add_cache_dir_argument,
     add_command,
     add_device_argument,
+    add_max_objects_argument,
     add_progress_argument,
     load_scalor,
     non_negative_float,
@@ -35,6 +36,7 @@ def register(sub) -> None:
     e.add_argument("--json", type=Path, help="write the metrics here")
     e.add_argument("--pictures", type=Path, help="directory for PNG/GIF pictures")
     e.add_argument("--batch-size", type=positive_int, default=16, help="videos tracked at once")
+    add_max_objects_argument(e)
     add_device_argument(e)
     add_cache_dir_argument(e)
     add_progress_argument(e)
@@ -71,6 +73,7 @@ def run_evaluate(args) -> int:
         cache_dir=args.cache_dir,
         progress=not args.no_progress,
         ignore_edge_area=args.ignore_edge_area,
+        max_objects=args.max_objects,
     )
     metrics["checkpoint_step"] = scalor.step
     table = format_table(metrics)

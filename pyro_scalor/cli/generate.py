@@ -17,6 +17,7 @@ from pyro_scalor.cli.common import (
     add_cache_dir_argument,
     add_command,
     add_device_argument,
+    add_max_objects_argument,
     add_progress_argument,
     load_scalor,
     non_negative_float,
@@ -82,6 +83,7 @@ def register(sub) -> None:
         "--out", type=Path, default=Path("outputs/generation"), help="directory for pictures"
     )
     p.add_argument("--json", type=Path, help="write the numbers here")
+    add_max_objects_argument(p)
     add_device_argument(p)
     add_cache_dir_argument(p)
     add_progress_argument(p)
@@ -120,6 +122,7 @@ def run_generate(args) -> int:
         disc_pres_prior=args.disc_pres_prior,
         temperature=args.temperature,
         noise_scale=args.noise_scale,
+        max_objects=args.max_objects,
     )
     if args.prior:
         result = scalor.sample_prior(

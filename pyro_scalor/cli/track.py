@@ -18,6 +18,7 @@ from pyro_scalor.cli.common import (
     CliError,
     add_command,
     add_device_argument,
+    add_max_objects_argument,
     load_scalor,
     positive_int,
 )
@@ -59,6 +60,7 @@ def register(sub) -> None:
         help="center: keep the central square of each frame; none: squeeze the whole frame",
     )
     p.add_argument("--max-frames", type=positive_int, help="track only the first N frames")
+    add_max_objects_argument(p)
     add_device_argument(p)
     p.set_defaults(func=run_track)
 
@@ -85,7 +87,7 @@ def run_track(args) -> int:
     if cfg.channels == 1:
         video = video.mean(1, keepdim=True)
     video = video[None]  # one sequence: (1, T, C, S, S)
-    result = scalor.track(video).to("cpu")
+    result = scalor.track(video, max_objects=args.max_objects).to("cpu")
     rows = mot_rows(result.boxes[0], result.ids[0], result.valid[0], result.presence[0])
     tracks = save_mot(rows, args.out / "tracks.txt")
     pictures = write_tracking_pictures(

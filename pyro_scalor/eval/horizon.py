@@ -184,10 +184,12 @@ def run_conditional(
     temperature: float = 0.1,
     noise_scale: float = 1.0,
     progress: bool = False,
+    max_objects: int | None = None,
 ) -> tuple[dict, dict]:
     """Conditional generation over the first ``num_sequences`` of ``dataset``, scored.
 
-    ``progress`` shows a progress bar over the sequences (on a terminal). Returns
+    ``progress`` shows a progress bar over the sequences (on a terminal); ``max_objects`` the
+    slot capacity K (default: the trained one). Returns
     ``(errors, example)``: the dict of :func:`horizon_errors` and the first batch as
     ``{"real": videos (B, T', C, H, W), "result": GenerationResult}`` for pictures.
     """
@@ -214,6 +216,7 @@ def run_conditional(
             disc_pres_prior=disc_pres_prior,
             temperature=temperature,
             noise_scale=noise_scale,
+            max_objects=max_objects,
         )
         score.add(
             result,

@@ -2,8 +2,10 @@
 
 ``evaluate`` tracks every sequence with posterior modes, scores predicted boxes (presence > 0.5)
 against ground truth with :func:`pyro_scalor.metrics.tracking_metrics`, and reports MOTA, MOTP,
-IDF1, precision, recall, count MAE and the fraction of matched ground-truth frames explained by
-propagated (not rediscovered) objects after each object's first visible frame. With
+IDF1, precision, recall, count MAE, the fraction of matched ground-truth frames explained by
+propagated (not rediscovered) objects after each object's first visible frame, and
+``dropped_discoveries``: present discoveries per frame left out for lack of a free slot (above 0,
+the capacity ``max_objects`` is too small for the data). With
 ``ignore_edge_area`` > 0, true boxes that touch the frame's edge and cover fewer square pixels
 (slivers of objects entering or leaving the view) are don't-care regions (see
 :func:`edge_slivers` and ``tracking_metrics``' ``gt_ignore``). :func:`comparison_table` sets the
@@ -33,6 +35,7 @@ METRIC_KEYS = (
     "count_mae",
     "propagated_fraction",
     "id_switches",
+    "dropped_discoveries",
 )
 
 
@@ -46,11 +49,13 @@ def evaluate(
     cache_dir=None,
     progress: bool = True,
     ignore_edge_area: float = 0.0,
+    max_objects: int | None = None,
 ) -> tuple[dict, dict]:
     """Score ``scalor`` on ``split`` of data ``preset``.
 
     ``ignore_edge_area`` (square pixels, default 0: score every visible object) makes smaller
-    true boxes at the frame's edge don't-care. Returns ``(metrics, example)``: the metrics dict
+    true boxes at the frame's edge don't-care; ``max_objects`` tracks with that slot capacity
+    (default: the trained one). Returns ``(metrics, example)``: the metrics dict
     (see module doc) plus ``num_sequences``, ``seconds`` and ``ignore_edge_area``, and the
     tracked first batch (videos and results) for pictures.
     """
@@ -60,14 +65,14 @@ def evaluate(
         raise ValueError(f"ignore_edge_area must be >= 0, got {ignore_edge_area}")
     ds = load_dataset(preset, split, num_sequences=num_sequences, cache_dir=cache_dir)
     start = time.perf_counter()
-    keys = ("boxes", "ids", "valid", "discovered")
+    keys = ("boxes", "ids", "valid", "discovered", "num_dropped")
     preds: dict[str, list] = {k: [] for k in keys}
     gts: dict[str, list] = {"boxes": [], "ids": [], "visible": []}
     example = None
     for lo in tqdm(range(0, len(ds), batch_size), disable=not progress, desc=f"evaluate {split}"):
         items = [ds[i] for i in range(lo, min(lo + batch_size, len(ds)))]
         video = torch.stack([it["video"] for it in items])
-        res = scalor.track(video, chunk=batch_size).to("cpu")
+        res = scalor.track(video, chunk=batch_size, max_objects=max_objects).to("cpu")
         for k in keys:
             preds[k].append(getattr(res, k).numpy())
         for k in gts:
@@ -91,6 +96,8 @@ def evaluate(
         gt_ignore=ignore,
     )
     metrics = {k: v.item() if isinstance(v, np.generic) else v for k, v in metrics.items()}
+    metrics["dropped_discoveries"] = float(p["num_dropped"].mean())
+    metrics["max_objects"] = int(p["valid"].shape[-1])
     metrics["ignore_edge_area"] = float(ignore_edge_area)
     metrics["num_sequences"] = len(ds)
     metrics["seconds"] = time.perf_counter() - start

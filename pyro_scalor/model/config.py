@@ -15,11 +15,26 @@ BACKGROUND_PRIORS = ("learned", "fixed")
 #: How presence is sampled: 'relaxed' (logit relaxed Bernoulli, reparameterised) or 'hard'
 #: (Bernoulli 0/1); see :mod:`pyro_scalor.model.distributions`.
 PRESENCE_MODES = ("relaxed", "hard")
+#: How a tracked object's presence follows from the previous frame: 'gated' (the paper's: the
+#: tracker's Bernoulli, gated once by the previous presence) or 'compound' (the probability and
+#: the sample are both multiplied by the previous presence, so tracks fade each frame).
+PROPAGATION_MODES = ("gated", "compound")
+#: How propagated objects and accepted discoveries share the K slots: 'tracks' (propagated
+#: objects keep their slots; discoveries fill free slots; the extra ones are dropped) or 'topk'
+#: (the K most present candidates, so a discovery can evict a track).
+MERGE_MODES = ("tracks", "topk")
+#: What a proposal is tested with for rejection: 'mask' (its decoded alpha, as in the paper) or
+#: 'box' (its whole box).
+REJECTION_RULES = ("mask", "box")
 
 #: Fields that configs saved by earlier versions hold and :meth:`ModelConfig.from_dict` drops:
 #: ``inference_suppression`` became :attr:`TrackingConfig.suppression`; ``what_scale_min`` was
 #: never read.
 REMOVED_MODEL_FIELDS = ("what_scale_min", "inference_suppression")
+
+#: Values that :meth:`ModelConfig.from_dict` gives fields absent from a saved config: the
+#: behaviour such a config was trained with.
+ABSENT_MODEL_FIELDS = {"propagation": "compound", "merge": "topk", "rejection_rule": "box"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +54,13 @@ class ModelConfig:
     propagated what/where/depth, ``background_prior`` likewise for z_bg.
     Guide variants: ``rejection`` (proposal-rejection on), ``attention`` (propagation attends to
     a crop of the feature map at the tracker's previous position; else the whole map).
+    ``propagation`` (:data:`PROPAGATION_MODES`), ``merge`` (:data:`MERGE_MODES`) and
+    ``rejection_rule`` (:data:`REJECTION_RULES`) choose the paper's behaviours (the defaults) or
+    the earlier ones. Rejection by mask: a proposal's pixels are those where its decoded alpha
+    exceeds ``rejection_proposal_alpha`` (0.3 in the official code); it is rejected when more
+    than ``rejection_threshold`` (tau, 0.3) of them lie where the propagated mask exceeds
+    ``rejection_alpha`` (0.1). Rejection by box tests the proposal's whole box instead.
+    ``max_objects`` sets no parameter shape: tracking may use another capacity than training.
     ``suppression`` (a project addition, in model and guide alike, during training too): a
     proposal whose box overlaps a more present proposal's box, or a present propagated object's
     box, by more than ``suppression_threshold`` of the smaller box is dropped, so one object is
@@ -72,6 +94,10 @@ class ModelConfig:
     rejection: bool = True
     rejection_threshold: float = 0.3
     rejection_alpha: float = 0.1
+    rejection_proposal_alpha: float = 0.3
+    rejection_rule: str = "mask"
+    propagation: str = "gated"
+    merge: str = "tracks"
     suppression: bool = False
     suppression_threshold: float = 0.3
     track_suppression_threshold: float = 0.0
@@ -122,6 +148,8 @@ class ModelConfig:
         need(0 < self.min_scale < self.max_scale <= 2, "need 0 < min_scale < max_scale <= 2")
         need(self.likelihood_std > 0, f"likelihood_std must be > 0, got {self.likelihood_std}")
         need(0 < self.rejection_threshold <= 1, "rejection_threshold must be in (0, 1]")
+        need(0 <= self.rejection_alpha < 1, "rejection_alpha must be in [0, 1)")
+        need(0 <= self.rejection_proposal_alpha < 1, "rejection_proposal_alpha must be in [0, 1)")
         need(0 < self.suppression_threshold <= 1, "suppression_threshold must be in (0, 1]")
         need(
             0 <= self.track_suppression_threshold <= 1,
@@ -131,6 +159,9 @@ class ModelConfig:
             (self.transition_prior, TRANSITION_PRIORS, "transition_prior"),
             (self.background_prior, BACKGROUND_PRIORS, "background_prior"),
             (self.presence, PRESENCE_MODES, "presence"),
+            (self.propagation, PROPAGATION_MODES, "propagation"),
+            (self.merge, MERGE_MODES, "merge"),
+            (self.rejection_rule, REJECTION_RULES, "rejection_rule"),
         ):
             need(value in choices, f"unknown {what} {value!r}; valid choices: {', '.join(choices)}")
 
@@ -153,9 +184,10 @@ class ModelConfig:
         """The config saved as ``dataclasses.asdict(config)``, by this or an earlier version.
 
         Drops the fields of :data:`REMOVED_MODEL_FIELDS` (their tracking part is read by
-        :meth:`TrackingConfig.from_model_dict`); unknown fields raise ValueError.
+        :meth:`TrackingConfig.from_model_dict`); the fields of :data:`ABSENT_MODEL_FIELDS` that
+        ``d`` lacks take the values given there; unknown fields raise ValueError.
         """
-        return _from_dict(cls, d, REMOVED_MODEL_FIELDS)
+        return dataclass_from_dict(cls, {**ABSENT_MODEL_FIELDS, **d}, REMOVED_MODEL_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -196,7 +228,7 @@ class TrackingConfig:
     @classmethod
     def from_dict(cls, d: dict) -> TrackingConfig:
         """The config saved as ``dataclasses.asdict(config)``; unknown fields raise ValueError."""
-        return _from_dict(cls, d, ())
+        return dataclass_from_dict(cls, d, ())
 
     @classmethod
     def from_model_dict(cls, d: dict) -> TrackingConfig:
@@ -206,8 +238,9 @@ class TrackingConfig:
         return cls(suppression=bool(d.get("inference_suppression", True)))
 
 
-def _from_dict(cls, d: dict, removed: tuple[str, ...]):
-    """``cls(**d)`` without the ``removed`` keys; ValueError naming any unknown key."""
+def dataclass_from_dict(cls, d: dict, removed: tuple[str, ...]):
+    """``cls(**d)`` for a saved config dict: the ``removed`` keys (fields a config no longer has)
+    are dropped; any other unknown key raises ValueError naming it."""
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(d) - known - set(removed))
     if unknown:

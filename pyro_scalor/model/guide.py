@@ -2,8 +2,13 @@
 
 An image encoder plus a ConvLSTM give an H x W feature map per frame. Propagation: each tracker
 attends to a bilinear crop of the feature map centred on its previous position (half the map's
-width and height), updates its GRU, and infers presence, where, then what from a glimpse at the
-new box and depth. Discovery: per cell, from the features and an encoding of the propagated mask;
+width and height), updates its GRU, and infers presence, where, what and depth. With
+``ModelConfig.propagation`` 'gated' the glimpse at the new box (the where posterior's mean) is
+encoded first, and presence sees the attended features, the state, the where posterior and that
+glimpse's features and what posterior; z_what is inferred from the same glimpse, so presence is
+sampled before the sites it weights with one glimpse encoding per slot. With 'compound' presence
+comes from the attended features and the state, and z_what from a glimpse at the sampled box.
+Discovery: per cell, from the features and an encoding of the propagated mask;
 proposals overlapping the propagated mask are rejected with the model's own rule. Background:
 from the frame and the uncovered area (1 - M). Site names and the order of the steps match
 :mod:`pyro_scalor.model.model`.
@@ -48,6 +53,7 @@ class ScalorGuide(ScalorProgram):
         n_frames = video.shape[1]  # the guide infers observed frames only
         self._check_discovery_mask(discovery_mask, b, n_frames)
         self.nets.mask_memo.clear()
+        self.nets.alpha_memo.clear()
         cfg, nets = self.cfg, self.nets
         self._det = deterministic
         plates = self._plates(b, video.device)
@@ -72,7 +78,7 @@ class ScalorGuide(ScalorProgram):
             disc, n_rej = self._discover(
                 t, features[t], x, prop_mask, slots if t > 0 else None, plates, temperature, dmask
             )
-            slots = merge(slots, disc, cfg.max_objects)
+            slots, n_dropped = merge(slots, disc, cfg.max_objects, cfg.merge)
             fg_mask = presence_mask(
                 nets.glimpse_decoder,
                 slots.what,
@@ -83,7 +89,7 @@ class ScalorGuide(ScalorProgram):
             )
             self._background(t, x, fg_mask, plates)
             if record is not None:
-                record.append(GuideFrame.of(slots, n_prop, disc, n_rej))
+                record.append(GuideFrame.of(slots, n_prop, disc, n_rej, n_dropped))
 
     # ----------------------------------------------------------------------------------------
     def _sample(self, name: str, fn: dist.Distribution, mode_value: torch.Tensor):
@@ -118,18 +124,24 @@ class ScalorGuide(ScalorProgram):
         else:
             att_box = torch.tensor([1.0, 1.0, 0.0, 0.0], device=x.device).expand(prev.box.shape)
         att = crop(feat, att_box, a).flatten(-3)  # (..., B, K, F*a*a)
-        h, pres_logit, w_loc, w_scale = apply_flat(
+        h, pres_logit, w_loc, w_scale, e = apply_flat(
             nets.guide_tracker.step, att, prev.inputs(), prev.h
         )
+        gated = cfg.propagation == "gated"
+        if gated:
+            mean_box, _ = self.coder.propagation(w_loc, prev.box, prev.logit)
+            g_feat, what_loc, what_scale = self._encode_glimpses(x, mean_box)
+            pres_logit = apply_flat(nets.guide_tracker.presence, e, h, w_loc, g_feat, what_loc)
+        probs = self._propagation_probs(torch.sigmoid(pres_logit), prev.pres)
         with plates["batch"], plates["slots"]:
-            pres = self._pres(
-                sites.prop("pres", t), torch.sigmoid(pres_logit) * prev.pres, temperature
-            )
+            with self._alive(prev.pres):
+                pres = self._pres(sites.prop("pres", t), probs, temperature)
             pres = pres * prev.pres
             with self._weight(pres):
                 where = self._normal(sites.prop("where", t), w_loc, w_scale)
                 box, logit = self.coder.propagation(where, prev.box, prev.logit)
-                g_feat, what_loc, what_scale = self._encode_glimpses(x, box)
+                if not gated:
+                    g_feat, what_loc, what_scale = self._encode_glimpses(x, box)
                 what = self._normal(sites.prop("what", t), what_loc, what_scale)
                 d_loc, d_scale = apply_flat(nets.guide_tracker.depth_posterior, g_feat, what, h)
                 depth = self._normal(sites.prop("depth", t), d_loc, d_scale)

@@ -1,11 +1,13 @@
 """The SCALOR generative model (the paper's Eq. 3-5 and Algorithm 3) as a Pyro program.
 
-Per frame t: propagation of the K tracker slots (t >= 1; presence Bernoulli beta = f(h) times the
-previous presence, so an absent object stays absent; where/what/depth transition priors), discovery
-of one proposal per grid cell under the ``cells`` plate, rejection of proposals overlapping the
-propagated objects' mask, the top-K merge into slots, the background transition, and rendering
-with a Normal likelihood. Site names are listed in :mod:`pyro_scalor.model.sites`. The guide
-(:mod:`pyro_scalor.model.guide`) follows the same steps in the same order, method by method.
+Per frame t: propagation of the K tracker slots (t >= 1; presence Bernoulli beta = f(h), the
+sample gated once by the previous presence so an absent object stays absent, see
+``ModelConfig.propagation``; where/what/depth transition priors), discovery of one proposal per
+grid cell under the ``cells`` plate, rejection of proposals overlapping the propagated objects'
+mask, the merge into the K slots (``ModelConfig.merge``), the background transition, and
+rendering with a Normal likelihood. Site names are listed in :mod:`pyro_scalor.model.sites`.
+The guide (:mod:`pyro_scalor.model.guide`) follows the same steps in the same order, method by
+method.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ class ScalorModel(ScalorProgram):
                 self._discovery_mask(discovery_mask, b, t),
                 device,
             )
-            slots = merge(slots, disc, cfg.max_objects)
+            slots, _ = merge(slots, disc, cfg.max_objects, cfg.merge)
             z_bg, h_bg = self._background(t, z_bg, h_bg, plates)
             bg_image = apply_flat(nets.bg_decoder, z_bg.squeeze(-2))  # (..., B, C, H, W)
             glimpses = decode_glimpses(nets.glimpse_decoder, slots.what)  # (..., B, K, C+1, g, g)
@@ -101,9 +103,11 @@ class ScalorModel(ScalorProgram):
         cfg = self.cfg
         out = apply_flat(self.nets.prior_tracker, prev.inputs(), prev.h)  # each (..., B, K, .)
         priors = TRANSITIONS[cfg.transition_prior](out, prev.what, prev.depth)
-        beta = torch.sigmoid(out["pres_logit"]) * prev.pres
+        beta = self._propagation_probs(torch.sigmoid(out["pres_logit"]), prev.pres)
         with plates["batch"], plates["slots"]:
-            v = pyro.sample(sites.prop("pres", t), presence_dist(beta, cfg.presence, temperature))
+            with self._alive(prev.pres):
+                fn = presence_dist(beta, cfg.presence, temperature)
+                v = pyro.sample(sites.prop("pres", t), fn)
             pres = presence_value(v, cfg.presence) * prev.pres
             with self._weight(pres):
                 where = pyro.sample(sites.prop("where", t), _normal(*priors["where"]))

@@ -261,16 +261,29 @@ class GuideTracker(nn.Module):
         with torch.no_grad():
             self.where[-1].bias.zero_()
             self.where[-1].bias[0] = cfg.prop_presence_bias
+        if cfg.propagation == "gated":
+            # presence from the attended features, the state and the new where and what
+            d = att + cfg.hidden_dim + WHERE_STATE_DIM + glimpse_feature + cfg.z_what_dim
+            self.presence_head = mlp([d, cfg.hidden_dim, 1])
+            with torch.no_grad():
+                self.presence_head[-1].bias.fill_(cfg.prop_presence_bias)
 
     def step(self, att_features: torch.Tensor, prev: torch.Tensor, h: torch.Tensor):
         """Flattened attention crops (N, F*a*a), previous latents (N, Dw+5), state (N, Hd).
 
-        Returns ``(h, pres_logit (N,), where_loc (N, 4), where_scale (N, 4))``.
+        Returns ``(h, pres_logit (N,), where_loc (N, 4), where_scale (N, 4), attended (N, A))``.
         """
         e = self.att(att_features)
         h = self.cell(torch.cat([e, prev], -1), h)
         out = self.where(torch.cat([e, h], -1))
-        return h, bound_presence_logit(out[:, 0]), out[:, 1:5], positive(out[:, 5:])
+        return h, bound_presence_logit(out[:, 0]), out[:, 1:5], positive(out[:, 5:]), e
+
+    def presence(self, e, h, where_loc, g_feat, what_loc) -> torch.Tensor:
+        """The propagation presence logit (N,) (propagation 'gated') from the attended features
+        (N, A), the state (N, Hd), the where posterior mean (N, 4), and the features (N, E) and
+        z_what posterior mean (N, Dw) of the glimpse at the new box."""
+        out = self.presence_head(torch.cat([e, h, where_loc, g_feat, what_loc], -1))
+        return bound_presence_logit(out[:, 0])
 
     def depth_posterior(self, g_feat: torch.Tensor, what: torch.Tensor, h: torch.Tensor):
         """Glimpse features, z_what and state to a depth posterior ``(loc, scale)``, (N, 1)."""
@@ -346,5 +359,7 @@ class ScalorNets(nn.Module):
         self.glimpse_encoder = GlimpseEncoder(cfg)
         self.guide_tracker = GuideTracker(cfg, self.glimpse_encoder.feature_dim)
         self.bg_encoder = BackgroundEncoder(cfg)
-        # no-gradient propagated-mask renders shared by the guide and the model (see MaskMemo)
+        # no-gradient propagated-mask renders and proposal alpha decodes shared by the guide and
+        # the model (see MaskMemo)
         self.mask_memo = MaskMemo()
+        self.alpha_memo = MaskMemo(capacity=16)

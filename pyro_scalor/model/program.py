@@ -13,6 +13,7 @@ from pyro_scalor.model.config import ModelConfig
 from pyro_scalor.model.geometry import BoxCoder
 from pyro_scalor.model.nets import ScalorNets
 from pyro_scalor.model.rejection import reject_proposals
+from pyro_scalor.model.render import glimpse_alpha
 from pyro_scalor.model.slots import Slots
 from pyro_scalor.validation import validate_video
 
@@ -89,11 +90,28 @@ class ScalorProgram:
         t = 0); the discovery mask (B, 1) or None. Returns ``(slots (..., B, HW), num_rejected
         (..., B))`` (see :func:`pyro_scalor.model.rejection.reject_proposals`).
         """
+        cfg = self.cfg
         box, logit = self.coder.discovery(where)
         kept = (None, None) if prop is None else (prop.pres, prop.box)
-        pres, num_rejected = reject_proposals(self.cfg, pres, box, prop_mask, dmask, *kept)
+        alpha = None
+        if cfg.rejection and cfg.rejection_rule == "mask" and prop_mask is not None:
+            alpha = glimpse_alpha(self.nets.glimpse_decoder, what, self.nets.alpha_memo)
+        pres, num_rejected = reject_proposals(cfg, pres, box, prop_mask, dmask, *kept, alpha)
         slots = Slots.proposals(t, pres, box, logit, what, depth, self.cfg.hidden_dim)
         return slots, num_rejected
+
+    def _propagation_probs(self, probs: torch.Tensor, prev_pres: torch.Tensor) -> torch.Tensor:
+        """The propagated presence's probability from the tracker's ``probs`` (..., B, K):
+        multiplied by the previous presence with propagation 'compound', else as it is."""
+        return probs * prev_pres if self.cfg.propagation == "compound" else probs
+
+    def _alive(self, prev_pres: torch.Tensor):
+        """Context for the propagated presence site: with propagation 'gated' it counts only
+        for objects present at the previous frame (weighted like :meth:`_weight`), so an absent
+        object's tracker adds nothing; with 'compound' it is unweighted."""
+        if self.cfg.propagation == "compound":
+            return contextlib.nullcontext()
+        return self._weight(prev_pres)
 
     def _weight(self, pres: torch.Tensor):
         """Context that weights the Gaussian sites of objects by their presence.

@@ -88,12 +88,15 @@ class GuideFrame(FrameObjects):
 
     num_propagated (B) the summed presence of the propagated objects (before the merge);
     num_discovered (B) the summed presence of the accepted proposals; num_rejected (B) the
-    proposals with presence > 0.5 that rejection or suppression dropped.
+    proposals with presence > 0.5 that rejection or suppression dropped; num_dropped (B) the
+    accepted proposals with presence > 0.5 left out of the merge for lack of a free slot (the
+    capacity ``max_objects`` is too small when this is often above 0).
     """
 
     num_propagated: torch.Tensor
     num_discovered: torch.Tensor
     num_rejected: torch.Tensor
+    num_dropped: torch.Tensor
 
     @classmethod
     def of(
@@ -102,13 +105,16 @@ class GuideFrame(FrameObjects):
         num_propagated: torch.Tensor,
         proposals: Slots,
         num_rejected: torch.Tensor,
+        num_dropped: torch.Tensor,
     ) -> GuideFrame:
-        """The record of a frame: merged ``slots`` and the accepted ``proposals``."""
+        """The record of a frame: merged ``slots``, the accepted ``proposals`` and the count of
+        present proposals the merge dropped."""
         return cls(
             **cls.slot_fields(slots),
             num_propagated=num_propagated.detach(),
             num_discovered=proposals.pres.detach().sum(-1),
             num_rejected=num_rejected.detach(),
+            num_dropped=num_dropped.detach(),
         )
 
 

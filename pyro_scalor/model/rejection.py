@@ -7,11 +7,16 @@ neighbouring cells often both claim one object at the first frame, and the two c
 propagate as a duplicate track; and its counterpart among propagated objects
 (:func:`suppress_duplicate_tracks`): two trackers that drifted onto one object.
 
-The overlap ratio of a proposal is the fraction of its box (sampled on a ``size`` x ``size``
-grid) where the propagated mask exceeds ``alpha``; the proposal is accepted when the ratio is at
-most ``threshold`` (the paper's tau). Model and guide call the same function on the same values,
-so they agree exactly. The proposal's support is its box rather than its decoded mask: decoding
-every cell's glimpse only to test it would dominate the step time.
+Rejection by mask (``ModelConfig.rejection_rule`` 'mask', the paper's and the official code's
+rule): a proposal's pixels are those where its decoded glimpse alpha exceeds
+``rejection_proposal_alpha``; the propagated mask is cropped at the proposal's box to the
+glimpse's grid, and the overlap ratio is the fraction of the proposal's pixels where it exceeds
+``rejection_alpha`` (:func:`mask_overlap_ratio`). Rejection by box ('box'): the fraction of the
+proposal's whole box (sampled on an 8 x 8 grid) where the propagated mask exceeds
+``rejection_alpha`` (:func:`overlap_ratio`), so a proposal next to a tracked object whose box
+overlaps it is rejected even where its own mask does not. Either way a proposal is accepted when
+the ratio is at most ``rejection_threshold`` (the paper's tau). Model and guide call the same
+function on the same values, so they agree exactly.
 
 :func:`reject_proposals` and :func:`end_duplicate_tracks` apply these rules as the model config
 asks; the model and the guide call them at the same point of each frame.
@@ -32,13 +37,47 @@ def overlap_ratio(prop_mask: torch.Tensor, boxes: torch.Tensor, alpha: float, si
         return covered.mean((-1, -2, -3))
 
 
-def accept_proposals(
-    prop_mask: torch.Tensor | None, boxes: torch.Tensor, threshold: float, alpha: float
+def mask_overlap_ratio(
+    prop_mask: torch.Tensor,
+    proposal_alpha: torch.Tensor,
+    boxes: torch.Tensor,
+    alpha: float,
+    proposal_threshold: float,
 ) -> torch.Tensor:
-    """1.0 where a proposal at ``boxes`` (..., N, 4) is accepted, 0.0 where rejected."""
+    """Fraction of each proposal's own pixels that the propagated mask explains, (..., N).
+
+    Takes the propagated mask (..., 1, H, W), the proposals' decoded alpha glimpses
+    (..., N, 1, g, g) and their boxes (..., N, 4). A proposal's pixels are its alpha above
+    ``proposal_threshold``; a pixel is explained where the propagated mask, cropped at the box
+    to g x g, exceeds ``alpha``. A proposal without pixels has ratio 0.
+    """
+    with torch.no_grad():
+        covered = crop(prop_mask, boxes, proposal_alpha.shape[-1]) > alpha
+        own = proposal_alpha > proposal_threshold
+        explained = (own & covered).sum((-1, -2, -3)).to(boxes.dtype)
+        return explained / own.sum((-1, -2, -3)).clamp(min=1).to(boxes.dtype)
+
+
+def accept_proposals(
+    prop_mask: torch.Tensor | None,
+    boxes: torch.Tensor,
+    threshold: float,
+    alpha: float,
+    proposal_alpha: torch.Tensor | None = None,
+    proposal_threshold: float = 0.3,
+) -> torch.Tensor:
+    """1.0 where a proposal at ``boxes`` (..., N, 4) is accepted, 0.0 where rejected.
+
+    With ``proposal_alpha`` (..., N, 1, g, g) the rule is by mask (:func:`mask_overlap_ratio`),
+    else by box (:func:`overlap_ratio`).
+    """
     if prop_mask is None:
         return torch.ones(boxes.shape[:-1], dtype=boxes.dtype, device=boxes.device)
-    return (overlap_ratio(prop_mask, boxes, alpha) <= threshold).to(boxes.dtype)
+    if proposal_alpha is None:
+        ratio = overlap_ratio(prop_mask, boxes, alpha)
+    else:
+        ratio = mask_overlap_ratio(prop_mask, proposal_alpha, boxes, alpha, proposal_threshold)
+    return (ratio <= threshold).to(boxes.dtype)
 
 
 def _intersections(a: torch.Tensor, b: torch.Tensor):
@@ -125,12 +164,14 @@ def reject_proposals(
     discovery_mask: torch.Tensor | None = None,
     prop_pres: torch.Tensor | None = None,
     prop_boxes: torch.Tensor | None = None,
+    proposal_alpha: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Proposal presence (..., B, HW) after every rule that drops proposals, and the count.
 
     Takes the proposals' boxes (..., B, HW, 4); the propagated mask (..., B, 1, H, W) (None at
     t = 0); the discovery mask (B, 1) bool (False: discovery off for that sequence); the
-    propagated objects' presence (..., B, K) and boxes (..., B, K, 4) (None at t = 0).
+    propagated objects' presence (..., B, K) and boxes (..., B, K, 4) (None at t = 0); the
+    proposals' decoded alpha glimpses (..., B, HW, 1, g, g), needed by rejection by mask.
     Rejection (``cfg.rejection``) drops proposals explained by the propagated mask; then, if
     ``cfg.suppression``, duplicate suppression drops proposals whose box overlaps a more present
     proposal's or a present propagated object's. Returns ``(pres, num_rejected (..., B))``:
@@ -138,7 +179,16 @@ def reject_proposals(
     """
     num_rejected = torch.zeros(pres.shape[:-1], device=pres.device)
     if cfg.rejection and prop_mask is not None:
-        accept = accept_proposals(prop_mask, boxes, cfg.rejection_threshold, cfg.rejection_alpha)
+        if cfg.rejection_rule == "mask" and proposal_alpha is None:
+            raise ValueError("rejection by mask needs the proposals' decoded alpha")
+        accept = accept_proposals(
+            prop_mask,
+            boxes,
+            cfg.rejection_threshold,
+            cfg.rejection_alpha,
+            proposal_alpha if cfg.rejection_rule == "mask" else None,
+            cfg.rejection_proposal_alpha,
+        )
         num_rejected = ((pres > 0.5) & (accept < 0.5)).sum(-1).to(pres.dtype)
         pres = pres * accept
     if discovery_mask is not None:

@@ -113,3 +113,24 @@ def presence_mask(
     if memo is not None:
         memo.put(what, boxes, presence, version, mask)
     return mask
+
+
+def glimpse_alpha(
+    decoder: torch.nn.Module, what: torch.Tensor, memo: MaskMemo | None = None
+) -> torch.Tensor:
+    """The decoded alpha glimpses (..., N, 1, g, g) of z_what (..., N, Dw), without gradients.
+
+    ``memo`` (keyed on the z_what tensor object, as in :class:`MaskMemo`) lets the model reuse
+    the guide's decode of the very same samples.
+    """
+    version = tuple(p._version for p in decoder.parameters()) if memo is not None else None
+    none = what.new_zeros(0)
+    if memo is not None:
+        hit = memo.get(what, none, none, version)
+        if hit is not None:
+            return hit
+    with torch.no_grad():
+        alpha = decode_glimpses(decoder, what)[..., -1:, :, :]
+    if memo is not None:
+        memo.put(what, none, none, version, alpha)
+    return alpha

@@ -1,8 +1,8 @@
-"""Fixed-capacity object slots: the state carried from frame to frame, and the top-K merge.
+"""Fixed-capacity object slots: the state carried from frame to frame, and their merge.
 
 A :class:`Slots` holds K objects per sequence with leading dims ``(..., B)`` (a particle dim may
 lead). Absent slots have presence 0 and id 0. After each frame the propagated slots and the
-accepted discoveries are merged by keeping the K most present candidates with ``gather``; shapes
+accepted discoveries are merged into the K slots (:func:`merge`) with sorts and ``gather``; shapes
 never change and nothing loops over the batch or the objects.
 """
 
@@ -82,24 +82,80 @@ class Slots:
         )
 
 
-def merge(prop: Slots, disc: Slots, k: int) -> Slots:
-    """Keep the ``k`` most present of propagated and discovered candidates, sorted by presence."""
+def _broadcast(prop: Slots, disc: Slots) -> tuple[torch.Size, dict, dict]:
+    """The common leading shape (..., B) of two slot sets and their fields expanded to it."""
     lead = torch.broadcast_shapes(prop.pres.shape[:-1], disc.pres.shape[:-1])
-    out = {}
-    idx = None
+    a_out, b_out = {}, {}
     for f in fields(Slots):
         a, b = getattr(prop, f.name), getattr(disc, f.name)
-        extra = a.shape[len(prop.pres.shape) :]
-        a = a.expand(lead + a.shape[-1 - len(extra) :])
-        b = b.expand(lead + b.shape[-1 - len(extra) :])
-        cat = torch.cat([a, b], len(lead))
-        if f.name == "pres":
-            idx = torch.topk(cat.detach(), k, dim=-1).indices
-        out[f.name] = cat
-    assert idx is not None
-    result = {}
-    for name, value in out.items():
-        extra = value.dim() - idx.dim()
-        index = idx.view(idx.shape + (1,) * extra).expand(idx.shape + value.shape[idx.dim() :])
-        result[name] = torch.gather(value, len(lead), index)
-    return Slots(**result)
+        extra = a.dim() - prop.pres.dim()
+        a_out[f.name] = a.expand(lead + a.shape[-1 - extra :])
+        b_out[f.name] = b.expand(lead + b.shape[-1 - extra :])
+    return lead, a_out, b_out
+
+
+def _gather(value: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``value`` (..., N, *E) gathered along its object dim at ``idx`` (..., M) to (..., M, *E)."""
+    extra = value.dim() - idx.dim()
+    index = idx.view(idx.shape + (1,) * extra).expand(idx.shape + value.shape[idx.dim() :])
+    return torch.gather(value, idx.dim() - 1, index)
+
+
+def merge(prop: Slots, disc: Slots, k: int, mode: str = "tracks") -> tuple[Slots, torch.Tensor]:
+    """Merge the propagated slots (..., B, K) and the proposals (..., B, N) into K slots.
+
+    ``mode`` 'tracks' (:func:`merge_tracks`): propagated objects keep their slots and proposals
+    fill the free ones. 'topk' (:func:`merge_topk`): the ``k`` most present candidates. Returns
+    ``(slots, dropped (..., B))``: the present proposals (presence > 0.5) left out for lack of
+    a slot.
+    """
+    if mode == "tracks":
+        return merge_tracks(prop, disc)
+    if mode == "topk":
+        return merge_topk(prop, disc, k)
+    raise ValueError(f"unknown merge mode {mode!r}; valid choices: tracks, topk")
+
+
+def merge_tracks(prop: Slots, disc: Slots) -> tuple[Slots, torch.Tensor]:
+    """Propagated objects keep their K slots; proposals fill the free ones, most present first.
+
+    A slot is free when its object is not present (presence <= 0.5); free slots are taken in
+    order of rising presence, and the j-th most present proposal replaces the j-th free slot's
+    object when it is more present than that object. A present object is therefore never
+    replaced, and a present proposal is dropped only when no free slot is left. Sorting and
+    ``gather`` on fixed shapes: no loop, no host synchronisation. Returns ``(slots, dropped)``.
+    """
+    lead, a, b = _broadcast(prop, disc)
+    k, n = a["pres"].shape[-1], b["pres"].shape[-1]
+    m = min(k, n)
+    slot_pres = a["pres"].detach()
+    slot_key = torch.where(slot_pres > 0.5, torch.full_like(slot_pres, 2.0), slot_pres)
+    slot_idx = torch.sort(slot_key, dim=-1, stable=True).indices[..., :m]  # free slots first
+    disc_pres = b["pres"].detach()
+    disc_idx = torch.sort(disc_pres, dim=-1, descending=True, stable=True).indices[..., :m]
+    take = torch.gather(disc_pres, -1, disc_idx) > torch.gather(slot_key, -1, slot_idx)
+    taken = torch.zeros(lead + (k,), dtype=torch.bool, device=take.device)
+    taken = taken.scatter(-1, slot_idx, take)
+    source = torch.zeros(lead + (k,), dtype=torch.long, device=take.device)
+    source = source.scatter(-1, slot_idx, disc_idx)
+    out = {}
+    for name, value in a.items():
+        new = _gather(b[name], source)
+        mask = taken.view(taken.shape + (1,) * (value.dim() - taken.dim()))
+        out[name] = torch.where(mask, new, value)
+    used = torch.zeros(lead + (n,), dtype=torch.bool, device=take.device)
+    used = used.scatter(-1, disc_idx, take)
+    dropped = ((disc_pres > 0.5) & ~used).sum(-1).to(disc_pres.dtype)
+    return Slots(**out), dropped
+
+
+def merge_topk(prop: Slots, disc: Slots, k: int) -> tuple[Slots, torch.Tensor]:
+    """Keep the ``k`` most present of propagated and discovered candidates, sorted by presence
+    (a proposal may evict a propagated object). Returns ``(slots, dropped)``."""
+    lead, a, b = _broadcast(prop, disc)
+    cat = {name: torch.cat([a[name], b[name]], len(lead)) for name in a}
+    idx = torch.topk(cat["pres"].detach(), k, dim=-1).indices
+    result = {name: _gather(value, idx) for name, value in cat.items()}
+    present = (b["pres"].detach() > 0.5).sum(-1)
+    kept = ((result["pres"].detach() > 0.5) & result["discovered"]).sum(-1)
+    return Slots(**result), (present - kept).to(b["pres"].dtype)

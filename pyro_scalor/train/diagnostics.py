@@ -55,5 +55,6 @@ def loss_terms(model, guide, video: torch.Tensor, **kwargs) -> dict[str, float]:
     out["num_propagated"] = float(g.num_propagated.mean())
     out["num_discovered"] = float(g.num_discovered.mean())
     out["num_rejected"] = float(g.num_rejected.mean())
+    out["num_dropped_discoveries"] = float(g.num_dropped.mean())
     out["num_objects"] = float((g.presence > 0.5).float().sum(-1).mean())
     return out

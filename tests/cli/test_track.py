@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import io
 
 import numpy as np
 import pytest
@@ -20,26 +18,7 @@ from pyro_scalor.metrics.mot import load_mot, mot_rows
 needs_pyav = pytest.mark.skipif(
     importlib.util.find_spec("av") is None, reason='needs pip install "pyro-scalor[video]"'
 )
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("cache")
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory, cache):
-    """A smoke-trained run directory (3 steps of the tiny model)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    run_dir = tmp_path_factory.mktemp("run")
-    args = ["train", "--preset", "smoke", "--run-dir", str(run_dir), "--cache-dir", str(cache)]
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            assert main([*args, "--no-progress", "--device", "cpu"]) == 0
-    finally:
-        torch.set_num_threads(threads)
-    return run_dir
+# the fixtures cache and checkpoint (a smoke-trained run directory): tests/conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +184,34 @@ def test_wrong_size_device_and_missing_pyav(checkpoint, frames, tmp_path, capsys
     assert track(checkpoint, tmp_path / "clip.mp4", tmp_path / "o") == 2
     err = capsys.readouterr().err
     assert 'pip install "pyro-scalor[video]"' in err and err.count("\n") == 1
+
+
+def test_a_checkpoint_tracks_at_another_capacity_through_the_cli_and_the_api(
+    checkpoint, frames, tmp_path
+):
+    scalor = Scalor.from_checkpoint(checkpoint, device="cpu")
+    trained_k = scalor.config.max_objects
+    assert trained_k != 64
+    # no parameter depends on the capacity
+    wide = Scalor(scalor.config.replace(max_objects=64))
+    shapes = {k: v.shape for k, v in scalor.nets.state_dict().items()}
+    assert shapes == {k: v.shape for k, v in wide.nets.state_dict().items()}
+    video = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div(255.0)[None]
+    res = scalor.track(video, max_objects=64)
+    assert res.presence.shape == (1, video.shape[1], 64) and res.boxes.shape[2] == 64
+    assert res.num_dropped.shape == (1, video.shape[1])
+    assert scalor.track(video).presence.shape[-1] == trained_k  # the trained K by default
+    assert scalor.config.max_objects == trained_k
+    gen = scalor.sample_prior(1, 2, max_objects=64, seed=0)
+    assert gen.presence.shape == (1, 2, 64)
+    gen = scalor.generate(video[:, :2], 1, max_objects=64, seed=0)
+    assert gen.presence.shape == (1, 3, 64)
+    path = tmp_path / "clip.npy"
+    np.save(path, frames)
+    assert track(checkpoint, path, tmp_path / "out", "--max-objects", "64") == 0
+    rows = load_mot(tmp_path / "out" / "tracks.txt")
+    want = mot_rows(res.boxes[0], res.ids[0], res.valid[0], res.presence[0])
+    assert len(rows) == len(want)
+    np.testing.assert_allclose(rows[:, :6], want[:, :6], atol=0.006)
+    with pytest.raises(SystemExit):
+        track(checkpoint, path, tmp_path / "bad", "--max-objects", "0")

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import logging
 
 import numpy as np
-import pyro
 import pytest
 import torch
 from PIL import Image
@@ -31,37 +28,8 @@ from pyro_scalor.viz.generation import (
 )
 
 PNG, GIF = b"\x89PNG\r\n\x1a\n", (b"GIF89a", b"GIF87a")
-
-
-@pytest.fixture(autouse=True)
-def _isolated():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    pyro.clear_param_store()
-    yield
-    pyro.clear_param_store()
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("cache")
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory, cache):
-    """A smoke-trained run directory (3 steps of the tiny model)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    run_dir = tmp_path_factory.mktemp("run")
-    args = ["train", "--preset", "smoke", "--run-dir", str(run_dir), "--cache-dir", str(cache)]
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            code = main([*args, "--no-progress", "--device", "cpu"])
-    finally:
-        torch.set_num_threads(threads)
-    assert code == 0
-    return run_dir
+# one thread and a clean param store per test, and the fixtures cache and checkpoint (a
+# smoke-trained run directory): tests/conftest.py
 
 
 @pytest.fixture(scope="module")

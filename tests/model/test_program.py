@@ -17,6 +17,7 @@ from pyro_scalor.model import sites
 from pyro_scalor.model.config import get_model_config
 from pyro_scalor.train.diagnostics import loss_terms
 from pyro_scalor.train.objectives import make_objective
+from tests.conftest import make_video  # (B, T, 3, 64, 64) by default
 
 B, T = 2, 3
 
@@ -26,17 +27,6 @@ def _seeded_and_validating():
     """A fixed seed and Pyro validation on (threads, param store, restore: tests/conftest.py)."""
     pyro.set_rng_seed(0)
     pyro.enable_validation(True)
-
-
-def make_video(b: int = B, t: int = T, size: int = 64) -> torch.Tensor:
-    """A (b, t, 3, size, size) video: grey background, two coloured squares moving right."""
-    video = torch.full((b, t, 3, size, size), 0.15)
-    for i in range(b):
-        for f in range(t):
-            x = 6 + 4 * f + 3 * i
-            video[i, f, 0, 10:22, x : x + 12] = 0.9
-            video[i, f, 2, 36:46, 40 - x // 2 : 50 - x // 2] = 0.8
-    return video
 
 
 def scalor_for(**overrides) -> Scalor:
@@ -93,6 +83,19 @@ VARIANTS = [
         (True, False),
         (("learned", "learned"), ("fixed", "fixed"), ("learned", "fixed"), ("fixed", "learned")),
     )
+] + [
+    # the earlier propagation, merge and rejection that the measured presets keep
+    dict(
+        presence=p,
+        rejection=True,
+        attention=True,
+        transition_prior="learned",
+        background_prior="learned",
+        propagation="compound",
+        merge="topk",
+        rejection_rule="box",
+    )
+    for p in ("relaxed", "hard")
 ]
 
 
@@ -104,6 +107,7 @@ def _variant_id(v: dict) -> str:
             "att" if v["attention"] else "noatt",
             v["transition_prior"][:3] + "/" + v["background_prior"][:3],
         ]
+        + ([v["propagation"], v["merge"], v["rejection_rule"]] if "propagation" in v else [])
     )
 
 
@@ -443,3 +447,46 @@ def test_discovery_residual_feeds_the_mask_and_the_unexplained_frame(num_particl
     for name, site in g_latent.items():
         assert tuple(site["value"].shape) == expected_shape(name, cfg, lead=lead), name
     assert math.isfinite(make_objective("elbo").loss(s.model, s.guide, video))
+
+
+# ------------------------------------------------------------------------------------------
+# propagation: a confident tracker keeps its object
+
+
+def _presence_of_first_objects(program, presence: str, video=None, **kw) -> list[float]:
+    """Mean presence per frame of the objects present at t = 0, discovery off after t = 0."""
+    t = 8
+    mask = torch.zeros(B, t, dtype=torch.bool)
+    mask[:, 0] = True
+    frames = []
+    program(video, batch_size=B, num_frames=t, discovery_mask=mask, record=frames, **kw)
+    first = frames[0].presence > 0.5
+    ids0 = torch.where(first, frames[0].ids, torch.full_like(frames[0].ids, -1))
+    out = []
+    for f in frames:
+        same = (f.ids.unsqueeze(-1) == ids0.unsqueeze(-2)).any(-1)  # (B, K) slots of t=0 objects
+        out.append(float((f.presence * same).sum() / first.sum()))
+    return out
+
+
+@pytest.mark.parametrize("presence", ["relaxed", "hard"])
+@pytest.mark.parametrize("program", ["model", "guide"])
+def test_a_confident_tracker_keeps_its_object_over_8_frames(presence, program):
+    # untrained tiny model, presence biases set confident: the guide's bounded logit starts at
+    # 8.8 * tanh(20 / 8.8) = 8.6 (the official code's starts near 8.5)
+    s = scalor_for(presence=presence, prop_presence_bias=20.0, disc_presence_bias=8.0)
+    video = make_video(t=8)
+    kw = dict(temperature=1.0, disc_pres_prior=0.999)
+    if program == "model":
+        pres = _presence_of_first_objects(s.model, presence, **kw)
+    else:
+        pres = _presence_of_first_objects(s.guide, presence, video, **kw)
+    assert pres[0] == pytest.approx(1.0, abs=1e-3)
+    assert min(pres) > 0.95, pres
+    # the earlier compound rule fades the same tracker (relaxed presence)
+    if presence == "relaxed" and program == "model":
+        old = scalor_for(presence=presence, prop_presence_bias=2.0, propagation="compound")
+        new = scalor_for(presence=presence, prop_presence_bias=2.0)
+        faded = _presence_of_first_objects(old.model, presence, **kw)[-1]
+        kept = _presence_of_first_objects(new.model, presence, **kw)[-1]
+        assert faded < kept

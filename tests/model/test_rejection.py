@@ -233,3 +233,48 @@ def test_track_suppression_leaves_no_overlapping_trackers_in_the_guide():
     # without the rule this seed leaves two present trackers overlapping (IoU about 0.36)
     assert _worst_track_iou(0.0) > 0.05
     assert _worst_track_iou(0.05) <= 0.05
+
+
+def test_rejection_by_mask_tests_the_proposals_own_pixels_not_its_box():
+    from pyro_scalor.model.rejection import mask_overlap_ratio
+
+    # two proposals at HALF (half of the box lies on the tracked square): one draws only in
+    # the box's right half (off the square), one only in its left half (on the square)
+    boxes = pixel_boxes(HALF, HALF, FAR)
+    alpha = torch.zeros(3, 1, 8, 8)
+    alpha[0, :, :, 4:] = 0.9
+    alpha[1, :, :, :4] = 0.9
+    alpha[2] = 0.2  # below the proposal threshold everywhere: no pixels, ratio 0
+    ratio = mask_overlap_ratio(square_mask(), alpha, boxes, alpha=0.1, proposal_threshold=0.3)
+    torch.testing.assert_close(ratio, torch.tensor([0.0, 1.0, 0.0]))
+    by_mask = accept_proposals(square_mask(), boxes, 0.3, 0.1, alpha, 0.3)
+    torch.testing.assert_close(by_mask, torch.tensor([1.0, 0.0, 1.0]))
+    by_box = accept_proposals(square_mask(), boxes, 0.3, 0.1)
+    torch.testing.assert_close(by_box, torch.tensor([0.0, 0.0, 1.0]))
+
+
+def test_reject_proposals_follows_the_configured_rule_and_thresholds():
+    from pyro_scalor.model.rejection import reject_proposals
+
+    boxes = pixel_boxes(HALF, HALF)
+    alpha = torch.zeros(2, 1, 8, 8)
+    alpha[0, :, :, 4:] = 0.9
+    alpha[1, :, :, :4] = 0.9
+    pres = torch.ones(2)
+    cfg = get_model_config("tiny")
+    assert cfg.rejection_rule == "mask"
+    kept, n = reject_proposals(cfg, pres, boxes, square_mask(), proposal_alpha=alpha)
+    assert kept.tolist() == [1.0, 0.0] and float(n) == 1.0
+    box_cfg = cfg.replace(rejection_rule="box")
+    kept, n = reject_proposals(box_cfg, pres, boxes, square_mask(), proposal_alpha=alpha)
+    assert kept.tolist() == [0.0, 0.0] and float(n) == 2.0
+    # a proposal pixel threshold above the drawn alpha leaves no pixels: nothing is rejected
+    loose = cfg.replace(rejection_proposal_alpha=0.95)
+    assert reject_proposals(loose, pres, boxes, square_mask(), proposal_alpha=alpha)[
+        0
+    ].tolist() == [
+        1.0,
+        1.0,
+    ]
+    with pytest.raises(ValueError, match="decoded alpha"):
+        reject_proposals(cfg, pres, boxes, square_mask())

@@ -1,4 +1,4 @@
-"""The top-K merge of propagated and discovered slots."""
+"""The merges of propagated and discovered slots: by track (the default) and top-K."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import fields
 
 import torch
 
-from pyro_scalor.model.slots import Slots, merge
+from pyro_scalor.model.slots import Slots, merge, merge_topk, merge_tracks
 
 WHAT, HID = 3, 2
 
@@ -42,8 +42,9 @@ def check_consistent(s: Slots) -> None:
 def test_merge_keeps_the_most_present_candidates_sorted():
     prop = make_slots([[0.9, 0.1, 0.5], [0.0, 0.3, 0.2]], first_id=1, discovered=False)
     disc = make_slots([[0.2, 0.95, 0.0, 0.6], [0.8, 0.1, 0.7, 0.05]], first_id=101, discovered=True)
-    out = merge(prop, disc, 3)
+    out, dropped = merge(prop, disc, 3, "topk")
     torch.testing.assert_close(out.pres, torch.tensor([[0.95, 0.9, 0.6], [0.8, 0.7, 0.3]]))
+    assert dropped.tolist() == [0.0, 0.0]
     assert out.ids.tolist() == [[102, 1, 104], [101, 103, 2]]
     assert out.discovered.tolist() == [[True, False, True], [True, True, False]]
     check_consistent(out)
@@ -57,7 +58,7 @@ def test_merge_broadcasts_a_particle_dim_and_is_differentiable():
     disc_pres = torch.tensor([[[0.5, 0.95, 0.0]], [[0.05, 0.0, 0.2]]], requires_grad=True)
     disc = make_slots(disc_pres.detach(), first_id=11, discovered=True)  # (P=2, B=1, N=3)
     disc.pres = disc_pres
-    out = merge(prop, disc, 2)
+    out, _ = merge_topk(prop, disc, 2)
     assert out.pres.shape == (2, 1, 2) and out.box.shape == (2, 1, 2, 4)
     assert out.ids.tolist() == [[[12, 1]], [[1, 13]]]
     check_consistent(out)
@@ -70,6 +71,57 @@ def test_empty_slots_lose_to_any_present_discovery():
     empty = Slots.empty((2,), 3, WHAT, HID)
     assert empty.pres.shape == (2, 3) and (empty.ids == 0).all() and not empty.discovered.any()
     disc = make_slots(torch.tensor([[0.3, 0.6, 0.1, 0.2]]).expand(2, 4), 1, discovered=True)
-    out = merge(empty, disc, 3)
+    out, _ = merge(empty, disc, 3, "topk")
     assert out.ids.tolist() == [[2, 1, 4], [2, 1, 4]]
     assert out.discovered.all()
+    tracks, dropped = merge(empty, disc, 3)  # fills the free slots, most present first
+    assert tracks.ids.tolist() == [[2, 1, 4], [2, 1, 4]] and tracks.discovered.all()
+    assert dropped.tolist() == [0.0, 0.0]
+
+
+def test_topk_merge_lets_a_discovery_evict_a_present_track_and_counts_it():
+    prop = make_slots([[0.9, 0.8]], first_id=1, discovered=False)
+    disc = make_slots([[0.95, 0.7, 0.1]], first_id=11, discovered=True)
+    out, dropped = merge_topk(prop, disc, 2)
+    assert out.ids.tolist() == [[11, 1]]  # track 2 (presence 0.8) was evicted
+    assert dropped.tolist() == [1.0]  # proposal 12 (0.7) found no room
+
+
+def test_a_present_track_is_never_evicted_by_a_discovery():
+    # slot 0 present, slot 1 weakly present (free), slot 2 absent (free)
+    prop = make_slots([[0.9, 0.3, 0.0], [0.6, 0.7, 0.51]], first_id=1, discovered=False)
+    disc = make_slots([[0.99, 0.98, 0.2, 0.1], [1.0, 1.0, 1.0, 1.0]], 11, discovered=True)
+    out, dropped = merge_tracks(prop, disc)
+    # the two most present proposals fill the free slots, emptiest first; the track stays put
+    assert out.ids.tolist() == [[1, 12, 11], [1, 2, 3]]
+    assert out.discovered.tolist() == [[False, True, True], [False, False, False]]
+    torch.testing.assert_close(out.pres, torch.tensor([[0.9, 0.98, 0.99], [0.6, 0.7, 0.51]]))
+    # capacity full in sequence 1: its four present proposals are dropped and counted
+    assert dropped.tolist() == [0.0, 4.0]
+    check_consistent(out)
+
+
+def test_full_capacity_drops_and_counts_the_extra_discoveries():
+    prop = make_slots([[1.0, 0.0, 1.0, 0.0]], first_id=1, discovered=False)
+    disc = make_slots([[0.2, 0.9, 0.7, 0.8, 0.6, 0.4]], 11, discovered=True)
+    out, dropped = merge_tracks(prop, disc)
+    assert out.ids.tolist() == [[1, 12, 3, 14]]  # the two most present proposals, in order
+    assert dropped.tolist() == [2.0]  # proposals 13 (0.7) and 15 (0.6) found no free slot
+    check_consistent(out)
+
+
+def test_track_merge_broadcasts_a_particle_dim_and_is_differentiable():
+    prop_pres = torch.tensor([[0.9, 0.1]], requires_grad=True)  # (B=1, K=2)
+    prop = make_slots(prop_pres.detach(), first_id=1, discovered=False)
+    prop.pres = prop_pres
+    disc_pres = torch.tensor([[[0.5, 0.95, 0.0]], [[0.05, 0.0, 0.02]]], requires_grad=True)
+    disc = make_slots(disc_pres.detach(), first_id=11, discovered=True)  # (P=2, B=1, N=3)
+    disc.pres = disc_pres
+    out, dropped = merge_tracks(prop, disc)
+    assert out.pres.shape == (2, 1, 2) and out.box.shape == (2, 1, 2, 4)
+    assert out.ids.tolist() == [[[1, 12]], [[1, 2]]]
+    assert dropped.tolist() == [[0.0], [0.0]]
+    check_consistent(out)
+    out.pres.sum().backward()
+    torch.testing.assert_close(disc_pres.grad, torch.tensor([[[0.0, 1.0, 0.0]], [[0.0, 0.0, 0.0]]]))
+    torch.testing.assert_close(prop_pres.grad, torch.tensor([[2.0, 1.0]]))

@@ -138,3 +138,29 @@ def test_checkpoint_round_trip_and_errors(tmp_path):
     assert ckpt["model_config"] == model_cfg and ckpt["train_config"] == train_cfg
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_measured_presets_keep_their_behaviours_and_cpu_capacity_takes_the_papers():
+    for name in ("cpu-default", "gpu-default"):
+        m = RUN_PRESETS[name].model
+        assert (m.propagation, m.merge, m.rejection_rule) == ("compound", "topk", "box"), name
+    default = ModelConfig()
+    assert (default.propagation, default.merge, default.rejection_rule) == (
+        "gated",
+        "tracks",
+        "mask",
+    )
+    assert RUN_PRESETS["paper-ld"].model.propagation == "gated"
+    cap, cpu = RUN_PRESETS["cpu-capacity"], RUN_PRESETS["cpu-default"]
+    assert cap.model == cpu.model.replace(
+        max_objects=32, propagation="gated", merge="tracks", rejection_rule="mask"
+    )
+    assert cap.train.max_seconds is None and cap.train.steps % 100 == 0
+    assert cap.train.temperature.steps == cap.train.steps * 5000 // 6000
+    assert cap.train.disc_pres_prior.steps == cap.train.steps * 3750 // 6000
+    # a config saved without the new fields reads back with the behaviour it was trained with
+    saved = config_to_dict(default)
+    for key in ("propagation", "merge", "rejection_rule"):
+        del saved[key]
+    old = ModelConfig.from_dict(saved)
+    assert (old.propagation, old.merge, old.rejection_rule) == ("compound", "topk", "box")
