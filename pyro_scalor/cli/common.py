@@ -7,6 +7,7 @@ option's default after its help text (options without a meaningful default show 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +19,8 @@ __all__ = [
     "add_device_argument",
     "add_max_objects_argument",
     "add_progress_argument",
+    "add_tracking_arguments",
+    "apply_tracking_arguments",
     "load_scalor",
     "non_negative_float",
     "non_negative_int",
@@ -112,6 +115,50 @@ def add_max_objects_argument(p: argparse.ArgumentParser) -> None:
         help="object slots K to track with (default: the checkpoint's; a model trained at one "
         "K tracks at another)",
     )
+
+
+def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
+    """Tracking-time duplicate rules (a :class:`~pyro_scalor.api.TrackingConfig`); each
+    default is the checkpoint's own setting."""
+    p.add_argument(
+        "--no-suppression",
+        action="store_true",
+        help="track without the tracking-time duplicate rules (default: the checkpoint's)",
+    )
+    p.add_argument(
+        "--suppression-threshold",
+        type=probability,
+        default=None,
+        help="box overlap above which a less present proposal is suppressed "
+        "(default: the checkpoint's)",
+    )
+    p.add_argument(
+        "--track-suppression-threshold",
+        type=probability,
+        default=None,
+        help="box IoU above which the younger of two trackers is ended, 0 never "
+        "(default: the checkpoint's)",
+    )
+
+
+def apply_tracking_arguments(args, scalor) -> None:
+    """Set ``scalor.tracking`` from :func:`add_tracking_arguments`' options (unchanged when
+    none is given)."""
+    changes = {
+        k: v
+        for k, v in (
+            ("suppression_threshold", args.suppression_threshold),
+            ("track_suppression_threshold", args.track_suppression_threshold),
+        )
+        if v is not None
+    }
+    if args.no_suppression:
+        changes["suppression"] = False
+    if changes:
+        try:
+            scalor.tracking = dataclasses.replace(scalor.tracking, **changes)
+        except ValueError as err:
+            raise CliError(str(err)) from None
 
 
 def add_cache_dir_argument(p: argparse.ArgumentParser) -> None:

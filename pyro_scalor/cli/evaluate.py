@@ -10,6 +10,8 @@ from pyro_scalor.cli.common import (
     add_device_argument,
     add_max_objects_argument,
     add_progress_argument,
+    add_tracking_arguments,
+    apply_tracking_arguments,
     load_scalor,
     non_negative_float,
     non_negative_int,
@@ -37,6 +39,7 @@ def register(sub) -> None:
     e.add_argument("--pictures", type=Path, help="directory for PNG/GIF pictures")
     e.add_argument("--batch-size", type=positive_int, default=16, help="videos tracked at once")
     add_max_objects_argument(e)
+    add_tracking_arguments(e)
     add_device_argument(e)
     add_cache_dir_argument(e)
     add_progress_argument(e)
@@ -63,6 +66,7 @@ def run_evaluate(args) -> int:
     from pyro_scalor.viz.tracking import write_tracking_pictures
 
     scalor = load_scalor(args.checkpoint, args.device)
+    apply_tracking_arguments(args, scalor)
     preset = args.data or scalor.train_config.data_preset
     metrics, example = evaluate(
         scalor,

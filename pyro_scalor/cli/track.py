@@ -19,6 +19,8 @@ from pyro_scalor.cli.common import (
     add_command,
     add_device_argument,
     add_max_objects_argument,
+    add_tracking_arguments,
+    apply_tracking_arguments,
     load_scalor,
     positive_int,
 )
@@ -61,6 +63,7 @@ def register(sub) -> None:
     )
     p.add_argument("--max-frames", type=positive_int, help="track only the first N frames")
     add_max_objects_argument(p)
+    add_tracking_arguments(p)
     add_device_argument(p)
     p.set_defaults(func=run_track)
 
@@ -76,6 +79,7 @@ def run_track(args) -> int:
     except ImportError as err:
         raise CliError(str(err)) from None
     scalor = load_scalor(args.checkpoint, args.device)
+    apply_tracking_arguments(args, scalor)
     cfg = scalor.config
     size = args.size or cfg.image_size
     if size != cfg.image_size:

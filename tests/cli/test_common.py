@@ -7,8 +7,11 @@ import argparse
 import pytest
 import torch
 
+from pyro_scalor.api import TrackingConfig
 from pyro_scalor.cli import COMMAND_MODULES, CliError, build_parser
 from pyro_scalor.cli.common import (
+    add_tracking_arguments,
+    apply_tracking_arguments,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -68,3 +71,31 @@ def test_main_stays_the_entry_function_after_the_commands_are_imported():
 
     build_parser()
     assert callable(cli.main) and cli.main.__module__ == "pyro_scalor.cli"
+
+
+class _Holder:
+    tracking = TrackingConfig(suppression_threshold=0.5, track_suppression_threshold=0.5)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([], TrackingConfig(suppression_threshold=0.5, track_suppression_threshold=0.5)),
+        (["--no-suppression"], TrackingConfig(False, 0.5, 0.5)),
+        (["--suppression-threshold", "0.3"], TrackingConfig(True, 0.3, 0.5)),
+        (["--track-suppression-threshold", "0"], TrackingConfig(True, 0.5, 0.0)),
+    ],
+)
+def test_tracking_options_change_only_what_is_given(argv, expected):
+    parser = argparse.ArgumentParser()
+    add_tracking_arguments(parser)
+    holder = _Holder()
+    apply_tracking_arguments(parser.parse_args(argv), holder)
+    assert holder.tracking == expected
+
+
+def test_a_zero_suppression_threshold_is_a_one_line_cli_error():
+    parser = argparse.ArgumentParser()
+    add_tracking_arguments(parser)
+    with pytest.raises(CliError, match="suppression_threshold must be in"):
+        apply_tracking_arguments(parser.parse_args(["--suppression-threshold", "0"]), _Holder())

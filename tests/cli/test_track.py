@@ -215,3 +215,22 @@ def test_a_checkpoint_tracks_at_another_capacity_through_the_cli_and_the_api(
     np.testing.assert_allclose(rows[:, :6], want[:, :6], atol=0.006)
     with pytest.raises(SystemExit):
         track(checkpoint, path, tmp_path / "bad", "--max-objects", "0")
+
+
+def test_tracking_options_reach_the_tracker(checkpoint, frames, tmp_path, monkeypatch):
+    """``--no-suppression`` and the thresholds set the TrackingConfig that tracking uses."""
+    from pyro_scalor.api import TrackingConfig
+
+    seen = []
+    original = Scalor.track
+
+    def spy(self, video, **kwargs):
+        seen.append(self.tracking)
+        return original(self, video, **kwargs)
+
+    monkeypatch.setattr(Scalor, "track", spy)
+    path = tmp_path / "clip.npy"
+    np.save(path, frames)
+    extra = ["--no-suppression", "--track-suppression-threshold", "0.4"]
+    assert track(checkpoint, path, tmp_path / "out", *extra) == 0
+    assert seen == [TrackingConfig(False, None, 0.4)]
