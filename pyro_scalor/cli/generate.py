@@ -3,6 +3,7 @@
 Examples::
 
     pyro-scalor generate CKPT --prior --frames 10 --out outputs/generation
+    pyro-scalor generate CKPT --observe 8 --horizon 8 --data dsprites-ld-long
     pyro-scalor generate CKPT --observe 5 --horizon 5 --data dsprites-ld-long \\
         --out outputs/generation --json outputs/generation/horizon.json
 """
@@ -19,6 +20,8 @@ from pyro_scalor.cli.common import (
     add_device_argument,
     add_max_objects_argument,
     add_progress_argument,
+    add_tracking_arguments,
+    apply_tracking_arguments,
     load_scalor,
     non_negative_float,
     non_negative_int,
@@ -39,7 +42,9 @@ def register(sub) -> None:
         description=(
             "Prior sampling (--prior --frames N) or conditional generation: infer the first "
             "--observe frames of test sequences, imagine --horizon more, write Fig. 6-style "
-            "pictures (red margin = imagined) and per-step errors against ground truth."
+            "pictures (red margin = imagined) and per-step errors against ground truth, beside "
+            "stand-still, copy-last-frame and constant-velocity baselines. Prior samples are "
+            "compared with the data (objects per frame, speeds, sizes)."
         ),
     )
     p.add_argument("checkpoint", type=Path, help="checkpoint file or run directory")
@@ -53,7 +58,17 @@ def register(sub) -> None:
         dest="data",
         help="data preset (default: the checkpoint's training data); --preset is an alias",
     )
-    p.add_argument("--split", default="test", choices=("train", "val", "test"), help="which split")
+    p.add_argument(
+        "--split",
+        choices=("train", "val", "test"),
+        help="which split (default: test; train for the --prior comparison)",
+    )
+    p.add_argument(
+        "--data-sequences",
+        type=positive_int,
+        default=64,
+        help="--prior: data sequences whose ground truth the samples are compared with",
+    )
     p.add_argument(
         "--num-sequences",
         type=positive_int,
@@ -84,6 +99,7 @@ def register(sub) -> None:
     )
     p.add_argument("--json", type=Path, help="write the numbers here")
     add_max_objects_argument(p)
+    add_tracking_arguments(p)
     add_device_argument(p)
     add_cache_dir_argument(p)
     add_progress_argument(p)
@@ -93,7 +109,7 @@ def register(sub) -> None:
 def _check(args) -> None:
     """Refuse option combinations that do not go together (CliError)."""
     if args.prior:
-        wrong = [f"--{k}" for k in ("observe", "horizon", "data") if getattr(args, k) is not None]
+        wrong = [f"--{k}" for k in ("observe", "horizon") if getattr(args, k) is not None]
         if wrong:
             raise CliError(
                 f"{', '.join(wrong)} only apply to conditional generation; drop them or --prior"
@@ -111,12 +127,15 @@ def _check(args) -> None:
 
 def run_generate(args) -> int:
     """Run ``pyro-scalor generate``; returns an exit code."""
+    from pyro_scalor.data import get_preset, load_dataset
     from pyro_scalor.eval.horizon import format_horizon_table, prior_summary, run_conditional
+    from pyro_scalor.eval.prior_stats import format_statistics, prior_statistics
     from pyro_scalor.io import save_json
     from pyro_scalor.viz.generation import write_generation_pictures
 
     _check(args)
     scalor = load_scalor(args.checkpoint, args.device)
+    apply_tracking_arguments(args, scalor)
     scalor.nets.eval()
     settings = dict(
         disc_pres_prior=args.disc_pres_prior,
@@ -124,6 +143,7 @@ def run_generate(args) -> int:
         noise_scale=args.noise_scale,
         max_objects=args.max_objects,
     )
+    preset = args.data or scalor.train_config.data_preset
     if args.prior:
         result = scalor.sample_prior(
             args.num_sequences or 4, args.frames or 8, seed=args.seed, **settings
@@ -135,20 +155,25 @@ def run_generate(args) -> int:
             f"prior samples: {numbers['num_sequences']} x {numbers['frames']} frames; "
             f"mean objects per frame: {per_frame}"
         )
+        split = args.split or "train"
+        n = min(args.data_sequences, get_preset(preset).num_sequences(split))
+        data = load_dataset(preset, split, num_sequences=n, cache_dir=args.cache_dir)
+        numbers["statistics"] = prior_statistics(result, data)
+        numbers["statistics_data"] = {"preset": preset, "split": split, "num_sequences": n}
+        print(f"prior samples against the ground truth of {n} {preset} {split} sequences:")
+        print(format_statistics(numbers["statistics"]))
         paths = write_generation_pictures(
             result, args.out, max_sequences=args.pictures, prefix="prior"
         )
     else:
-        from pyro_scalor.data import get_preset, load_dataset
-
-        preset = args.data or scalor.train_config.data_preset
-        available = get_preset(preset).num_sequences(args.split)
+        split = args.split or "test"
+        available = get_preset(preset).num_sequences(split)
         n = min(args.num_sequences or 64, available)
         if args.num_sequences and args.num_sequences > available:
             log.warning(
-                "the %s split of %s has %d sequences; using them all", args.split, preset, available
+                "the %s split of %s has %d sequences; using them all", split, preset, available
             )
-        dataset = load_dataset(preset, args.split, num_sequences=n, cache_dir=args.cache_dir)
+        dataset = load_dataset(preset, split, num_sequences=n, cache_dir=args.cache_dir)
         numbers, example = run_conditional(
             scalor,
             dataset,
@@ -162,7 +187,7 @@ def run_generate(args) -> int:
         )
         numbers["mode"] = "conditional"
         print(
-            f"conditional generation on {preset} {args.split}: observe {numbers['observe']}, "
+            f"conditional generation on {preset} {split}: observe {numbers['observe']}, "
             f"imagine {numbers['horizon']}"
         )
         print(format_horizon_table(numbers))

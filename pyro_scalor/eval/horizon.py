@@ -6,9 +6,11 @@ more frames with its learned transition priors; discovery stays on with a presen
 so that new objects can appear. :func:`horizon_errors` scores it: for objects tracked at the
 last observed frame and matched to ground truth there (IoU >= 0.5, Hungarian), the pixel error of
 the imagined box centre against the matched true object at every horizon step while it stays
-visible, and the pixel MSE of each imagined frame against the real one; two trivial baselines
-(objects standing still, the last observed frame repeated) are reported beside them. The
-pictures are drawn by :mod:`pyro_scalor.viz.generation`.
+visible, and the pixel MSE of each imagined frame against the real one. Baselines are reported
+beside them: objects standing still, the last observed frame repeated, and constant-velocity
+extrapolation of each track from its last two observed boxes (:mod:`pyro_scalor.eval.baselines`;
+for pixels rendered with the model's decoder over its imagined background). The pictures are
+drawn by :mod:`pyro_scalor.viz.generation`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from tqdm.auto import tqdm
 
+from pyro_scalor.eval.baselines import constant_velocity_centers, render_constant_velocity
 from pyro_scalor.metrics.boxes import box_centers, iou_matrix, to_numpy
 
 log = logging.getLogger(__name__)
@@ -85,13 +88,15 @@ class HorizonScore:
         z = np.zeros(compared)
         self.center_sum, self.center_count, self.static_sum = z.copy(), z.copy(), z.copy()
         self.lost, self.mse_sum, self.copy_sum = z.copy(), z.copy(), z.copy()
-        self.num_sequences = 0
+        self.cv_sum, self.cv_mse_sum = z.copy(), z.copy()
+        self.num_sequences = self.cv_sequences = 0
         self.gt_last = self.tracked_last = self.matched = 0
 
-    def add(self, result, gt_boxes, gt_visible, real) -> None:
+    def add(self, result, gt_boxes, gt_visible, real, cv_frames=None) -> None:
         """Add a batch: a GenerationResult-like object (frames, boxes, ids, valid) of B
         sequences, ground-truth boxes (B, T', O, 4), visible (B, T', O) and real frames
-        (B, T', C, H, W) with T' >= observe + compared."""
+        (B, T', C, H, W) with T' >= observe + compared; ``cv_frames`` (B, >= compared, C, H, W)
+        the constant-velocity baseline rendered for the imagined steps, if any."""
         p_boxes = to_numpy(result.boxes, "boxes").astype(np.float64)
         p_ids = to_numpy(result.ids, "ids")
         p_valid = to_numpy(result.valid, "valid").astype(bool)
@@ -109,7 +114,12 @@ class HorizonScore:
         steps = slice(t0 + 1, t0 + 1 + n)
         self.mse_sum += ((frames[:, steps] - real[:, steps]) ** 2).mean((2, 3, 4)).sum(0)
         self.copy_sum += ((real[:, t0 : t0 + 1] - real[:, steps]) ** 2).mean((2, 3, 4)).sum(0)
+        if cv_frames is not None:
+            cv = to_numpy(cv_frames, "cv_frames").astype(np.float64)[:, :n]
+            self.cv_mse_sum += ((cv - real[:, steps]) ** 2).mean((2, 3, 4)).sum(0)
+            self.cv_sequences += cv.shape[0]
         self.num_sequences += p_boxes.shape[0]
+        cv_centers = constant_velocity_centers(p_boxes, p_ids, p_valid, self.observe, n)
         for b in range(p_boxes.shape[0]):
             pi = np.flatnonzero(p_valid[b, t0])
             gi = np.flatnonzero(g_vis[b, t0])
@@ -138,6 +148,7 @@ class HorizonScore:
                     pred = box_centers(p_boxes[b, t, slot[0]])
                     self.center_sum[h] += float(np.linalg.norm(pred - truth))
                     self.static_sum[h] += float(np.linalg.norm(start - truth))
+                    self.cv_sum[h] += float(np.linalg.norm(cv_centers[b, k, h] - truth))
                     self.center_count[h] += 1
 
     def summary(self) -> dict:
@@ -147,6 +158,7 @@ class HorizonScore:
             return [float(a) / c_ if c_ > 0 else math.nan for a, c_ in zip(s, c)]
 
         seqs = np.full(self.compared, self.num_sequences)
+        alive = self.center_count + self.lost
         return {
             "observe": self.observe,
             "compared_steps": self.compared,
@@ -160,9 +172,12 @@ class HorizonScore:
             "center_error_px": mean(self.center_sum, self.center_count),
             "center_count": [int(c) for c in self.center_count],
             "tracks_lost": [int(c) for c in self.lost],
+            "tracks_lost_share": mean(self.lost, alive),
             "static_center_error_px": mean(self.static_sum, self.center_count),
+            "cv_center_error_px": mean(self.cv_sum, self.center_count),
             "pixel_mse": mean(self.mse_sum, seqs),
             "copy_last_pixel_mse": mean(self.copy_sum, seqs),
+            "cv_pixel_mse": mean(self.cv_mse_sum, np.full(self.compared, self.cv_sequences)),
         }
 
 
@@ -185,11 +200,13 @@ def run_conditional(
     noise_scale: float = 1.0,
     progress: bool = False,
     max_objects: int | None = None,
+    cv_pixels: bool = True,
 ) -> tuple[dict, dict]:
     """Conditional generation over the first ``num_sequences`` of ``dataset``, scored.
 
     ``progress`` shows a progress bar over the sequences (on a terminal); ``max_objects`` the
-    slot capacity K (default: the trained one). Returns
+    slot capacity K (default: the trained one); ``cv_pixels`` renders the constant-velocity
+    baseline for ``cv_pixel_mse`` (NaN without it). Returns
     ``(errors, example)``: the dict of :func:`horizon_errors` and the first batch as
     ``{"real": videos (B, T', C, H, W), "result": GenerationResult}`` for pictures.
     """
@@ -218,11 +235,23 @@ def run_conditional(
             noise_scale=noise_scale,
             max_objects=max_objects,
         )
+        cv_frames = None
+        if cv_pixels:
+            cv_frames = render_constant_velocity(
+                scalor,
+                real[:, :observe],
+                result,
+                compared,
+                temperature=temperature,
+                disc_pres_prior=disc_pres_prior,
+                max_objects=max_objects,
+            )
         score.add(
             result,
             torch.stack([it["boxes"] for it in items]),
             torch.stack([it["visible"] for it in items]),
             real,
+            cv_frames,
         )
         if example is None:
             example = {"real": real, "result": result}
@@ -264,12 +293,16 @@ def horizon_errors(
 
     Returns a JSON-ready dict: lists over steps h = 1..compared_steps of ``center_error_px``
     (mean pixel distance; NaN with no pair), ``center_count`` (pairs compared), ``tracks_lost``
-    (true object visible but its track gone), ``static_center_error_px`` (baseline: the object
-    kept where it was at the last observed frame, same pairs), ``pixel_mse`` (imagined vs real
-    frame, mean over sequences) and ``copy_last_pixel_mse`` (baseline: the last observed real
-    frame repeated); plus counts (``matched_objects``, ...) and the settings used. Keyword
+    (true object visible but its track gone) and ``tracks_lost_share`` (that count over the
+    matched tracks whose object is visible), ``static_center_error_px`` (baseline: the object
+    kept where it was at the last observed frame, same pairs), ``cv_center_error_px`` (baseline:
+    constant-velocity extrapolation from the track's last two observed boxes, same pairs),
+    ``pixel_mse`` (imagined vs real frame, mean over sequences), ``copy_last_pixel_mse``
+    (baseline: the last observed real frame repeated) and ``cv_pixel_mse`` (baseline: the last
+    observed objects moved at constant velocity, rendered by the model over its imagined
+    background); plus counts (``matched_objects``, ...) and the settings used. Keyword
     arguments go to :func:`run_conditional` (batch_size, iou_threshold, disc_pres_prior,
-    temperature, noise_scale, progress).
+    temperature, noise_scale, progress, cv_pixels).
     """
     return run_conditional(scalor, dataset, observe, horizon, num_sequences, seed, **kwargs)[0]
 
@@ -277,22 +310,26 @@ def horizon_errors(
 def format_horizon_table(errors: dict) -> str:
     """A text table of :func:`horizon_errors` output, one line per imagined step."""
 
-    def f(v, width=9):
-        return f"{'-':>{width}}" if v is None or v != v else f"{v:>{width}.3f}"
+    def f(v, width=9, digits=3):
+        return f"{'-':>{width}}" if v is None or v != v else f"{v:>{width}.{digits}f}"
 
     lines = [
         f"observed {errors['observe']} frames; {errors['matched_objects']} tracked objects "
         f"matched to ground truth at frame {errors['observe'] - 1} over "
         f"{errors['num_sequences']} sequences",
-        f"{'step':>4}{'frame':>6}{'centre px':>10}{'static px':>10}{'pairs':>6}{'lost':>5}"
-        f"{'MSE':>9}{'copy MSE':>9}",
+        f"{'step':>4}{'frame':>6}{'centre px':>10}{'static px':>10}{'const-v px':>11}"
+        f"{'pairs':>6}{'lost':>5}{'lost %':>7}{'MSE':>9}{'copy MSE':>9}{'c-v MSE':>9}",
     ]
+    nan = [math.nan] * len(errors["step"])
     for i, h in enumerate(errors["step"]):
+        share = errors.get("tracks_lost_share", nan)[i]
         lines.append(
             f"{h:>4}{errors['frame'][i]:>6}{f(errors['center_error_px'][i], 10)}"
-            f"{f(errors['static_center_error_px'][i], 10)}{errors['center_count'][i]:>6}"
-            f"{errors['tracks_lost'][i]:>5}{f(errors['pixel_mse'][i])}"
-            f"{f(errors['copy_last_pixel_mse'][i])}"
+            f"{f(errors['static_center_error_px'][i], 10)}"
+            f"{f(errors.get('cv_center_error_px', nan)[i], 11)}{errors['center_count'][i]:>6}"
+            f"{errors['tracks_lost'][i]:>5}{f(100 * share, 7, 1)}"
+            f"{f(errors['pixel_mse'][i])}{f(errors['copy_last_pixel_mse'][i])}"
+            f"{f(errors.get('cv_pixel_mse', nan)[i])}"
         )
     return "\n".join(lines)
 

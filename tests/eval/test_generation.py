@@ -12,13 +12,16 @@ from PIL import Image
 
 from pyro_scalor.api import GenerationResult, Scalor
 from pyro_scalor.cli import main
+from pyro_scalor.cli.common import load_scalor
 from pyro_scalor.data import load_dataset
+from pyro_scalor.eval.baselines import last_observed_slots, render_slots
 from pyro_scalor.eval.horizon import (
     HorizonScore,
     default_split,
     format_horizon_table,
     horizon_errors,
     resolve_horizon,
+    run_conditional,
 )
 from pyro_scalor.viz import color_for_id
 from pyro_scalor.viz.generation import (
@@ -44,14 +47,22 @@ def generate(checkpoint, *extra) -> list[str]:
 # ------------------------------------------------------------------------------------------
 # command line
 # ------------------------------------------------------------------------------------------
-def test_generate_prior_writes_pictures_and_json(checkpoint, tmp_path, capsys):
+def test_generate_prior_writes_pictures_and_json(checkpoint, cache, tmp_path, capsys):
     out, js = tmp_path / "out", tmp_path / "prior.json"
     args = ["--prior", "--frames", "3", "--num-sequences", "2", "--pictures", "1"]
+    args += ["--cache-dir", str(cache), "--data-sequences", "5"]
     assert main(generate(checkpoint, *args, "--out", str(out), "--json", str(js))) == 0
-    assert "prior samples: 2 x 3 frames" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "prior samples: 2 x 3 frames" in printed
+    assert "against the ground truth of 5 smoke train sequences" in printed
     data = json.loads(js.read_text())
     assert data["mode"] == "prior" and data["frames"] == 3 and data["num_sequences"] == 2
     assert len(data["objects_per_frame"]) == 3 and data["checkpoint_step"] == 3
+    assert data["statistics_data"] == {"preset": "smoke", "split": "train", "num_sequences": 5}
+    for name in ("objects_per_frame", "speed_px", "size_px"):
+        stat = data["statistics"][name]
+        assert name in printed and stat["data_mean"] > 0 and stat["data_count"] > 0
+        assert 0 <= stat["total_variation"] <= 1 or stat["samples_count"] == 0
     assert (out / "prior_0.png").read_bytes()[:8] == PNG
     assert (out / "prior_0_trajectories.png").read_bytes()[:8] == PNG
     assert (out / "prior_0.gif").read_bytes()[:6] in GIF
@@ -75,9 +86,19 @@ def test_generate_conditional_scores_only_frames_with_ground_truth(
     assert (data["observe"], data["horizon"], data["compared_steps"]) == (2, 3, 2)
     assert data["step"] == [1, 2] and data["frame"] == [2, 3]
     assert data["num_sequences"] == 3 and data["split"] == "test"
-    for key in ("center_error_px", "center_count", "tracks_lost", "pixel_mse"):
+    for key in (
+        "center_error_px",
+        "center_count",
+        "tracks_lost",
+        "tracks_lost_share",
+        "cv_center_error_px",
+        "pixel_mse",
+        "cv_pixel_mse",
+    ):
         assert len(data[key]) == 2, key
     assert all(v >= 0 for v in data["pixel_mse"] + data["copy_last_pixel_mse"])
+    assert all(v >= 0 for v in data["cv_pixel_mse"])
+    assert "const-v px" in printed and "c-v MSE" in printed
     assert data["matched_objects"] <= data["gt_objects_last_observed"]
     assert (out / "conditional_0.png").read_bytes()[:8] == PNG
     gif = Image.open(out / "conditional_0.gif")
@@ -198,6 +219,8 @@ def test_horizon_errors_of_a_perfect_generation(test_split, monkeypatch, shift):
     assert all(v > 0 for v in errors["static_center_error_px"])  # the objects do move
     assert all(v > 0 for v in errors["copy_last_pixel_mse"])
     assert errors["preset"] == "smoke" and errors["num_sequences"] == 5
+    assert errors["tracks_lost_share"] == [0.0, 0.0]
+    assert all(v >= 0 for v in errors["cv_center_error_px"] + errors["cv_pixel_mse"])
     assert "centre px" in format_horizon_table(errors)
 
 
@@ -217,6 +240,44 @@ def test_horizon_score_counts_lost_tracks_and_checks_lengths(test_split):
     assert np.isnan(s["center_error_px"][1])
     with pytest.raises(ValueError, match="need 5 frames"):
         HorizonScore(observe=2, compared=3).add(gen, gt_boxes, gt_vis, real)
+
+
+def test_constant_velocity_render_at_rest_is_the_last_reconstruction(checkpoint, test_split):
+    scalor = load_scalor(checkpoint, "cpu")
+    scalor.nets.eval()
+    video = torch.stack([test_split[i]["video"] for i in range(3)])
+    kw = dict(temperature=0.1, disc_pres_prior=0.1)
+    result = scalor.generate(video[:, :2], 2, noise_scale=0.0, **kw)
+    slots = last_observed_slots(scalor, video[:, :2], **kw)
+    assert torch.equal(slots["ids"], result.ids[:, 1])
+    k = scalor.config.max_objects
+    still = render_slots(scalor, slots, torch.zeros(3, 2, k, 2), result.background[:, 1:3])
+    assert still.shape == (3, 2, 3, 64, 64)
+    torch.testing.assert_close(still[:, 0], result.frames[:, 1], atol=1e-6, rtol=0)
+    moved = render_slots(scalor, slots, torch.full((3, 1, k, 2), 4.0), result.background[:, 1:2])
+    assert not torch.allclose(moved[:, 0], still[:, 0])
+
+
+@pytest.mark.parametrize("observe, horizon", [(5, 10), (8, 8)])
+def test_longer_horizons_on_16_frames(checkpoint, cache, observe, horizon):
+    scalor = load_scalor(checkpoint, "cpu")
+    scalor.nets.eval()
+    long = load_dataset("smoke", "test", cache_dir=cache, num_sequences=2, seq_len=16)
+    errors, example = run_conditional(scalor, long, observe, horizon, 2, batch_size=2)
+    assert (errors["observe"], errors["compared_steps"], errors["sequence_length"]) == (
+        observe,
+        horizon,
+        16,
+    )
+    assert example["result"].frames.shape[1] == observe + horizon
+    assert errors["frame"] == list(range(observe, observe + horizon))
+    for key in ("center_error_px", "cv_center_error_px", "tracks_lost_share", "cv_pixel_mse"):
+        assert len(errors[key]) == horizon, key
+    for i, lost in enumerate(errors["tracks_lost"]):
+        alive = lost + errors["center_count"][i]
+        share = errors["tracks_lost_share"][i]
+        assert share == pytest.approx(lost / alive) if alive else np.isnan(share)
+    assert all(v >= 0 for v in errors["cv_pixel_mse"])
 
 
 # ------------------------------------------------------------------------------------------

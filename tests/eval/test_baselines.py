@@ -1,0 +1,112 @@
+"""The constant-velocity baseline: extrapolated centres on hand-made tracks, and its scores."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pyro_scalor.api import GenerationResult
+from pyro_scalor.eval.baselines import constant_velocities, constant_velocity_centers
+from pyro_scalor.eval.horizon import HorizonScore, format_horizon_table
+
+
+def test_constant_velocity_centers_of_hand_made_tracks():
+    boxes = torch.zeros(1, 3, 4, 4)
+    ids = torch.tensor([[[7, 9, 5, 4], [9, 0, 5, 7], [7, 9, 5, 4]]])
+    valid = torch.zeros(1, 3, 4, dtype=torch.bool)
+    # id 7: centres (1, 1), (3, 2), (5, 3); in slot 3 at frame 1
+    boxes[0, 0, 0] = torch.tensor([0.0, 0.0, 2.0, 2.0])
+    boxes[0, 1, 3] = torch.tensor([2.0, 1.0, 4.0, 3.0])
+    boxes[0, 2, 0] = torch.tensor([4.0, 2.0, 6.0, 4.0])
+    valid[0, :, 0] = valid[0, 1, 3] = True
+    valid[0, 1, 0] = False  # id 9 sits in slot 0 at frame 1, absent
+    # id 9: seen only at the last observed frame, centre (12, 11)
+    boxes[0, 2, 1] = torch.tensor([10.0, 10.0, 14.0, 12.0])
+    valid[0, 2, 1] = True
+    # id 5: centre (21, 21) at frame 0, absent at frame 1, (25, 21) at frame 2
+    boxes[0, 0, 2] = torch.tensor([20.0, 20.0, 22.0, 22.0])
+    boxes[0, 2, 2] = torch.tensor([24.0, 20.0, 26.0, 22.0])
+    valid[0, 0, 2] = valid[0, 2, 2] = True
+    # slot 3 (id 4) absent at the last observed frame: no extrapolation
+    boxes[0, 2, 3] = torch.tensor([40.0, 40.0, 44.0, 44.0])
+    vel = constant_velocities(boxes, ids, valid, observe=3)
+    np.testing.assert_allclose(vel[0, :3], [[2.0, 1.0], [0.0, 0.0], [2.0, 0.0]])
+    assert np.isnan(vel[0, 3]).all()
+    got = constant_velocity_centers(boxes, ids, valid, observe=3, horizon=3)
+    assert got.shape == (1, 4, 3, 2)
+    np.testing.assert_allclose(got[0, 0], [[7.0, 4.0], [9.0, 5.0], [11.0, 6.0]])
+    np.testing.assert_allclose(got[0, 1], [[12.0, 11.0]] * 3)  # stands still
+    np.testing.assert_allclose(got[0, 2], [[27.0, 21.0], [29.0, 21.0], [31.0, 21.0]])
+    assert np.isnan(got[0, 3]).all()
+    # observing 2 frames: id 7 is in slot 3 at frame 1, in slot 0 before; id 5 was absent
+    two = constant_velocities(boxes, ids, valid, observe=2)
+    np.testing.assert_allclose(two[0, 3], [2.0, 1.0])
+    assert np.isnan(two[0, :3]).all()
+    np.testing.assert_allclose(constant_velocities(boxes, ids, valid, observe=1)[0, 0], [0, 0])
+    with pytest.raises(ValueError, match="observe must be in 1..3"):
+        constant_velocities(boxes, ids, valid, observe=4)
+
+
+def _scene():
+    """Ground truth of 5 frames (A moves by (2, 1), B by (3, 0) px per frame, C never visible)
+    and a generation that observed 3 frames and keeps every object where it was."""
+    t = torch.arange(5.0)
+    gt = torch.zeros(1, 5, 3, 4)
+    gt[0, :, 0] = torch.stack([2 * t, t, 2 * t + 4, t + 4], -1)  # centre (2t + 2, t + 2)
+    gt[0, :, 1] = torch.stack([20 + 3 * t, 20 + 0 * t, 24 + 3 * t, 24 + 0 * t], -1)  # (22+3t, 22)
+    gt[0, :, 2] = torch.tensor([0.0, 0.0, 30.0, 30.0])
+    visible = torch.tensor([[[True, True, False]] * 5])
+    boxes = torch.zeros(1, 5, 3, 4)
+    boxes[0, :3, 0] = gt[0, :3, 0]
+    boxes[0, 3:, 0] = gt[0, 2, 0]
+    boxes[0, 2:, 1] = gt[0, 2, 1]
+    boxes[0, :, 2] = torch.tensor([0.0, 0.0, 30.0, 30.0])
+    valid = torch.zeros(1, 5, 3, dtype=torch.bool)
+    valid[0, :, 0] = True
+    valid[0, 2:4, 1] = True  # B's track: seen once when observed, lost at the last frame
+    frames = torch.zeros(1, 5, 3, 8, 8)
+    gen = GenerationResult(
+        frames=frames,
+        background=frames,
+        masks=torch.zeros(1, 5, 1, 8, 8),
+        boxes=boxes,
+        ids=torch.tensor([1, 2, 3]).expand(1, 5, 3),
+        presence=valid.float(),
+        valid=valid,
+        discovered=torch.zeros(1, 5, 3, dtype=torch.bool),
+        depth=torch.zeros(1, 5, 3),
+        observed=3,
+    )
+    return gen, gt, visible, frames
+
+
+def test_horizon_score_reports_constant_velocity_beside_standing_still():
+    gen, gt, visible, real = _scene()
+    score = HorizonScore(observe=3, compared=2)
+    score.add(gen, gt, visible, real, cv_frames=real[:, 3:] + 0.1)
+    s = score.summary()
+    assert s["matched_objects"] == 2 and s["gt_objects_last_observed"] == 2
+    assert s["center_count"] == [2, 1] and s["tracks_lost"] == [0, 1]
+    assert s["tracks_lost_share"] == [0.0, 0.5]
+    # step 1: A at (8, 5) imagined at (6, 4); B at (31, 22) imagined at (28, 22)
+    # step 2: A at (10, 6) imagined at (6, 4); B's track is lost
+    assert s["center_error_px"] == pytest.approx([(math.sqrt(5) + 3) / 2, math.sqrt(20)])
+    assert s["static_center_error_px"] == pytest.approx(s["center_error_px"])
+    # A extrapolated exactly; B seen once stands still (3 px behind at step 1)
+    assert s["cv_center_error_px"] == pytest.approx([1.5, 0.0])
+    assert s["cv_pixel_mse"] == pytest.approx([0.01, 0.01])
+    assert s["copy_last_pixel_mse"] == [0.0, 0.0]
+    table = format_horizon_table(s)
+    assert "const-v px" in table and "50.0" in table
+
+
+def test_horizon_score_without_rendered_baseline_reports_nan():
+    gen, gt, visible, real = _scene()
+    score = HorizonScore(observe=3, compared=2)
+    score.add(gen, gt, visible, real)
+    s = score.summary()
+    assert all(np.isnan(v) for v in s["cv_pixel_mse"])
+    assert s["cv_center_error_px"] == pytest.approx([1.5, 0.0])
