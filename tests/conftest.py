@@ -64,3 +64,23 @@ def checkpoint(tmp_path_factory, cache):
         torch.set_num_threads(threads)
     assert code == 0
     return run_dir
+
+
+def make_generation(frames, boxes, ids, valid, observed: int):
+    """A GenerationResult of given frames (B, T, C, H, W), boxes (B, T, K, 4), ids (B, T, K)
+    and validity (B, T, K): no background or masks, presence = validity, nothing discovered."""
+    from pyro_scalor.api import GenerationResult
+
+    b, t, k = valid.shape
+    return GenerationResult(
+        frames=frames,
+        background=torch.zeros_like(frames),
+        masks=torch.zeros(b, t, 1, *frames.shape[-2:]),
+        boxes=boxes,
+        ids=ids,
+        presence=valid.float(),
+        valid=valid,
+        discovered=torch.zeros(b, t, k, dtype=torch.bool),
+        depth=torch.zeros(b, t, k),
+        observed=observed,
+    )

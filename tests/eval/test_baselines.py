@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from pyro_scalor.api import GenerationResult
 from pyro_scalor.eval.baselines import constant_velocities, constant_velocity_centers
 from pyro_scalor.eval.horizon import HorizonScore, format_horizon_table
+from tests.conftest import make_generation
 
 
 def test_constant_velocity_centers_of_hand_made_tracks():
@@ -68,18 +68,7 @@ def _scene():
     valid[0, :, 0] = True
     valid[0, 2:4, 1] = True  # B's track: seen once when observed, lost at the last frame
     frames = torch.zeros(1, 5, 3, 8, 8)
-    gen = GenerationResult(
-        frames=frames,
-        background=frames,
-        masks=torch.zeros(1, 5, 1, 8, 8),
-        boxes=boxes,
-        ids=torch.tensor([1, 2, 3]).expand(1, 5, 3),
-        presence=valid.float(),
-        valid=valid,
-        discovered=torch.zeros(1, 5, 3, dtype=torch.bool),
-        depth=torch.zeros(1, 5, 3),
-        observed=3,
-    )
+    gen = make_generation(frames, boxes, torch.tensor([1, 2, 3]).expand(1, 5, 3), valid, 3)
     return gen, gt, visible, frames
 
 

@@ -29,6 +29,7 @@ from pyro_scalor.viz.generation import (
     trajectory_frames,
     write_generation_pictures,
 )
+from tests.conftest import make_generation
 
 PNG, GIF = b"\x89PNG\r\n\x1a\n", (b"GIF89a", b"GIF87a")
 # one thread and a clean param store per test, and the fixtures cache and checkpoint (a
@@ -178,19 +179,7 @@ def _truth_as_generation(items, observe, horizon, shift=0.0) -> GenerationResult
     boxes[:, observe:, :, 0::2] += shift
     visible = torch.stack([it["visible"] for it in items])[:, : observe + horizon]
     ids = torch.stack([it["ids"] for it in items])[:, None].expand(visible.shape)
-    b, t, k = visible.shape
-    return GenerationResult(
-        frames=video,
-        background=torch.zeros_like(video),
-        masks=torch.zeros(b, t, 1, *video.shape[-2:]),
-        boxes=boxes,
-        ids=ids,
-        presence=visible.float(),
-        valid=visible,
-        discovered=torch.zeros(b, t, k, dtype=torch.bool),
-        depth=torch.zeros(b, t, k),
-        observed=observe,
-    )
+    return make_generation(video, boxes, ids, visible, observe)
 
 
 @pytest.mark.parametrize("shift", [0.0, 3.0])

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from pyro_scalor.api import GenerationResult
 from pyro_scalor.eval.prior_stats import (
     BINS,
     compare_statistics,
@@ -18,6 +17,7 @@ from pyro_scalor.eval.prior_stats import (
     total_variation,
     video_statistics,
 )
+from tests.conftest import make_generation
 
 
 def _boxes():
@@ -74,18 +74,8 @@ def test_compare_statistics_means_ratio_and_distance():
 
 def test_prior_statistics_against_a_hand_made_dataset():
     boxes, valid = _boxes()
-    gen = GenerationResult(
-        frames=torch.zeros(1, 3, 3, 8, 8),
-        background=torch.zeros(1, 3, 3, 8, 8),
-        masks=torch.zeros(1, 3, 1, 8, 8),
-        boxes=boxes,
-        ids=torch.tensor([1, 2, 3]).expand(1, 3, 3),
-        presence=valid.float(),
-        valid=valid,
-        discovered=torch.zeros(1, 3, 3, dtype=torch.bool),
-        depth=torch.zeros(1, 3, 3),
-        observed=0,
-    )
+    frames = torch.zeros(1, 3, 3, 8, 8)
+    gen = make_generation(frames, boxes, torch.tensor([1, 2, 3]).expand(1, 3, 3), valid, 0)
     # the data: both objects at all three frames, the same boxes
     data = [
         {"boxes": boxes[0], "ids": torch.tensor([1, 2, 3]), "visible": torch.ones_like(valid[0])}
