@@ -26,7 +26,9 @@
 #   Expect more rediscovery, duplicate boxes and trackers that give up (propagation collapse).
 # * **fixed transition prior** (`transition_prior="fixed"`): propagated `what`/`where`/`depth`
 #   get a standard-normal prior instead of the learned GRU transition, so movement is not
-#   predicted.
+#   predicted. A third choice, `transition_prior="velocity"`, centres each object's next move on
+#   its last one (plus the GRU's correction), for generation that keeps objects moving; add it
+#   to `VARIANTS` below to compare it.
 # * **no discovery dropout** (`TrainConfig.discovery_dropout=0`): discovery is never switched
 #   off during training, so it can take over what the trackers should explain.
 #

@@ -5,7 +5,9 @@ against ground truth with :func:`pyro_scalor.metrics.tracking_metrics`, and repo
 IDF1, precision, recall, count MAE, the fraction of matched ground-truth frames explained by
 propagated (not rediscovered) objects after each object's first visible frame, and
 ``dropped_discoveries``: present discoveries per frame left out for lack of a free slot (above 0,
-the capacity ``max_objects`` is too small for the data). With
+the capacity ``max_objects`` is too small for the data), ``box_iou`` (1 - MOTP: the mean IoU of
+matched boxes) and ``found_by_frame``: the fractions of the objects visible at t = 0 found by
+frames 0, 1 and 2 (delayed discovery, :mod:`pyro_scalor.metrics.discovery_delay`). With
 ``ignore_edge_area`` > 0, true boxes that touch the frame's edge and cover fewer square pixels
 (slivers of objects entering or leaving the view) are don't-care regions (see
 :func:`edge_slivers` and ``tracking_metrics``' ``gt_ignore``). :func:`comparison_table` sets the
@@ -22,6 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from pyro_scalor.metrics import tracking_metrics
+from pyro_scalor.metrics.discovery_delay import found_by_frame
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +99,10 @@ def evaluate(
         gt_ignore=ignore,
     )
     metrics = {k: v.item() if isinstance(v, np.generic) else v for k, v in metrics.items()}
+    metrics["box_iou"] = 1.0 - metrics["motp"]
+    metrics["found_by_frame"] = found_by_frame(
+        p["boxes"], p["valid"], g["boxes"], g["visible"], frames=3
+    )
     metrics["dropped_discoveries"] = float(p["num_dropped"].mean())
     metrics["max_objects"] = int(p["valid"].shape[-1])
     metrics["ignore_edge_area"] = float(ignore_edge_area)

@@ -10,7 +10,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-TRANSITION_PRIORS = ("learned", "fixed")
+TRANSITION_PRIORS = ("learned", "velocity", "fixed")
 BACKGROUND_PRIORS = ("learned", "fixed")
 #: How presence is sampled: 'relaxed' (logit relaxed Bernoulli, reparameterised) or 'hard'
 #: (Bernoulli 0/1); see :mod:`pyro_scalor.model.distributions`.
@@ -50,8 +50,11 @@ class ModelConfig:
     ``background_size`` (0: ``image_size``) is the resolution the background decoder paints
     at before bilinear upsampling to the frame: a smooth background needs little, and a coarse
     one cannot paint small objects into the background instead of explaining them as objects.
-    Priors: ``transition_prior`` ('learned' GRU transition or 'fixed' standard normal) for
-    propagated what/where/depth, ``background_prior`` likewise for z_bg.
+    Priors: ``transition_prior`` for propagated what/where/depth: 'learned' (the paper's GRU
+    transition), 'velocity' (a project addition: as 'learned', but the where change's mean is
+    the object's previous change plus the GRU's correction, so imagined objects keep moving) or
+    'fixed' (standard normal); see :mod:`pyro_scalor.model.priors`. ``background_prior``
+    ('learned' GRU transition or 'fixed') likewise for z_bg.
     Guide variants: ``rejection`` (proposal-rejection on), ``attention`` (propagation attends to
     a crop of the feature map at the tracker's previous position; else the whole map).
     ``propagation`` (:data:`PROPAGATION_MODES`), ``merge`` (:data:`MERGE_MODES`) and

@@ -150,6 +150,7 @@ class ScalorGuide(ScalorProgram):
             pres=pres,
             box=box,
             logit=logit,
+            motion=where,
             what=what,
             depth=depth,
             h=h,

@@ -2,12 +2,13 @@
 
 Per frame t: propagation of the K tracker slots (t >= 1; presence Bernoulli beta = f(h), the
 sample gated once by the previous presence so an absent object stays absent, see
-``ModelConfig.propagation``; where/what/depth transition priors), discovery of one proposal per
-grid cell under the ``cells`` plate, rejection of proposals overlapping the propagated objects'
-mask, the merge into the K slots (``ModelConfig.merge``), the background transition, and
-rendering with a Normal likelihood. Site names are listed in :mod:`pyro_scalor.model.sites`.
-The guide (:mod:`pyro_scalor.model.guide`) follows the same steps in the same order, method by
-method.
+``ModelConfig.propagation``; where/what/depth transition priors of
+:mod:`pyro_scalor.model.priors`, the where sample kept as the slot's ``motion``), discovery of
+one proposal per grid cell under the ``cells`` plate, rejection of proposals overlapping the
+propagated objects' mask, the merge into the K slots (``ModelConfig.merge``), the background
+transition, and rendering with a Normal likelihood. Site names are listed in
+:mod:`pyro_scalor.model.sites`. The guide (:mod:`pyro_scalor.model.guide`) follows the same
+steps in the same order, method by method.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ class ScalorModel(ScalorProgram):
     def _propagate(self, t: int, prev: Slots, plates, temperature: float) -> Slots:
         cfg = self.cfg
         out = apply_flat(self.nets.prior_tracker, prev.inputs(), prev.h)  # each (..., B, K, .)
-        priors = TRANSITIONS[cfg.transition_prior](out, prev.what, prev.depth)
+        priors = TRANSITIONS[cfg.transition_prior](out, prev.what, prev.depth, prev.motion)
         beta = self._propagation_probs(torch.sigmoid(out["pres_logit"]), prev.pres)
         with plates["batch"], plates["slots"]:
             with self._alive(prev.pres):
@@ -119,6 +120,7 @@ class ScalorModel(ScalorProgram):
             pres=pres,
             box=box,
             logit=logit,
+            motion=where,
             what=what,
             depth=depth,
             h=out["h"],

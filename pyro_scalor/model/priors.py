@@ -1,8 +1,19 @@
 """Swappable priors of the generative model, chosen by name in :class:`ModelConfig`.
 
 Object transition priors (``ModelConfig.transition_prior``) give p(where, what, depth of a
-propagated object | its tracker state): ``learned`` uses the tracker GRU (what and depth as
-residuals of the previous values), ``fixed`` is a standard normal.
+propagated object | its tracker state, its previous latents). A propagated object's where is a
+change of its box (:meth:`pyro_scalor.model.geometry.BoxCoder.propagation`). ``learned`` is the
+paper's transition: the tracker GRU gives the where change, and what and depth as residuals of
+the previous values. ``velocity`` (a project addition) keeps what and depth as in ``learned``
+but centres the where change on the object's previous one (``Slots.motion``) plus the tracker's
+learned correction, with the tracker's scale (the centre's change only: the scale change's mean
+is the tracker's). Its use is generation: an object keeps its last displacement unless the
+tracker corrects it, so imagined objects keep moving without growing or shrinking. Under
+``learned`` the where change comes from the GRU state alone, which does not carry the previous
+displacement explicitly, and a trained model's imagined objects were seen to stand still. A new
+object's previous change is zero, so at its first propagation ``velocity`` equals ``learned``.
+``fixed`` is a standard normal. All three read the same tracker outputs (the tracker's inputs do
+not include the motion), so the parameters, and checkpoints, are the same whichever is chosen.
 
 Background priors (``ModelConfig.background_prior``) give p(z_bg_t | z_bg_<t): ``learned`` is a
 GRU transition from the previous z_bg (the paper's background transition), ``fixed`` a standard
@@ -22,8 +33,14 @@ def _standard(like: torch.Tensor) -> Params:
     return torch.zeros_like(like), torch.ones_like(like)
 
 
-def learned_transition(tracker_out: dict, prev_what: torch.Tensor, prev_depth: torch.Tensor):
-    """Learned transition: where change, what and depth residuals from the tracker state."""
+def learned_transition(
+    tracker_out: dict, prev_what: torch.Tensor, prev_depth: torch.Tensor, prev_motion: torch.Tensor
+):
+    """Learned transition (the paper's): where change, what and depth residuals from the tracker
+    state. ``tracker_out`` is :class:`pyro_scalor.model.nets.PriorTracker`'s output, each
+    ``(loc, scale)`` (..., K, D); ``prev_what`` (..., K, Dw), ``prev_depth`` (..., K, 1) and
+    ``prev_motion`` (..., K, 4) (unused here) the object's previous latents. Returns
+    ``{"where", "what", "depth"}`` of ``(loc, scale)``."""
     what_loc, what_scale = tracker_out["what"]
     depth_loc, depth_scale = tracker_out["depth"]
     return {
@@ -33,12 +50,35 @@ def learned_transition(tracker_out: dict, prev_what: torch.Tensor, prev_depth: t
     }
 
 
-def fixed_transition(tracker_out: dict, prev_what: torch.Tensor, prev_depth: torch.Tensor):
-    """Fixed transition: standard normal priors for where change, what and depth."""
+def velocity_transition(
+    tracker_out: dict, prev_what: torch.Tensor, prev_depth: torch.Tensor, prev_motion: torch.Tensor
+):
+    """Constant-velocity transition: the mean of the where change's centre part is the previous
+    one (``prev_motion[..., 2:]``) plus the tracker's correction, and the scale part's is the
+    tracker's alone (objects keep moving, not growing), with the tracker's scale; what and depth
+    as in :func:`learned_transition` (same arguments and result)."""
+    priors = learned_transition(tracker_out, prev_what, prev_depth, prev_motion)
+    where_loc, where_scale = tracker_out["where"]
+    velocity = torch.cat([torch.zeros_like(prev_motion[..., :2]), prev_motion[..., 2:]], -1)
+    priors["where"] = (velocity + where_loc, where_scale)
+    return priors
+
+
+def fixed_transition(
+    tracker_out: dict, prev_what: torch.Tensor, prev_depth: torch.Tensor, prev_motion: torch.Tensor
+):
+    """Fixed transition: standard normal priors for where change, what and depth (the previous
+    latents are unused)."""
     return {k: _standard(tracker_out[k][0]) for k in ("where", "what", "depth")}
 
 
-TRANSITIONS = {"learned": learned_transition, "fixed": fixed_transition}
+#: The object transition priors by ``ModelConfig.transition_prior``; each is called as
+#: ``fn(tracker_out, prev_what, prev_depth, prev_motion)``.
+TRANSITIONS = {
+    "learned": learned_transition,
+    "velocity": velocity_transition,
+    "fixed": fixed_transition,
+}
 
 
 def background_prior(

@@ -18,13 +18,17 @@ class Slots:
     """Objects of one frame: each field has leading dims (..., B, K).
 
     pres (..., K) presence in [0, 1]; box (..., K, 4) as (sx, sy, cx, cy); logit (..., K, 2)
-    scale logits; what (..., K, Dw); depth (..., K, 1); h (..., K, Hd) tracker state (the
-    model's or the guide's); ids (..., K) int64 track ids (0 = none); discovered (..., K) bool.
+    scale logits; motion (..., K, 4) the where-change latent the object was last propagated with
+    (its last displacement, read by the 'velocity' transition prior; zeros in an empty slot and
+    for an object discovered at this frame); what (..., K, Dw); depth (..., K, 1); h
+    (..., K, Hd) tracker state (the model's or the guide's); ids (..., K) int64 track ids
+    (0 = none); discovered (..., K) bool.
     """
 
     pres: torch.Tensor
     box: torch.Tensor
     logit: torch.Tensor
+    motion: torch.Tensor
     what: torch.Tensor
     depth: torch.Tensor
     h: torch.Tensor
@@ -39,6 +43,7 @@ class Slots:
             pres=z(lead + (k,), device=device),
             box=z(lead + (k, 4), device=device),
             logit=z(lead + (k, 2), device=device),
+            motion=z(lead + (k, 4), device=device),
             what=z(lead + (k, what_dim), device=device),
             depth=z(lead + (k, 1), device=device),
             h=z(lead + (k, hidden), device=device),
@@ -47,7 +52,10 @@ class Slots:
         )
 
     def inputs(self) -> torch.Tensor:
-        """Previous latents fed to the trackers: (..., K, Dw + 5) = [what, logit, centre, depth]."""
+        """Previous latents fed to the trackers: (..., K, Dw + 5) = [what, logit, centre, depth].
+
+        ``motion`` is not among them: the trackers' parameters do not depend on the transition
+        prior."""
         return torch.cat([self.what, self.logit, self.box[..., 2:], self.depth], -1)
 
     @classmethod
@@ -64,8 +72,8 @@ class Slots:
         """The G*G discovery candidates of frame t as slots (..., B, G*G).
 
         Takes their presence (..., B, G*G) (after rejection), boxes (..., 4), scale logits
-        (..., 2), what (..., Dw) and depth (..., 1); the tracker state starts at zero and cell
-        i gets the track id ``1 + t * G*G + i``, unique over the video.
+        (..., 2), what (..., Dw) and depth (..., 1); the tracker state and the motion start at
+        zero and cell i gets the track id ``1 + t * G*G + i``, unique over the video.
         """
         hw = pres.shape[-1]
         ids = torch.arange(hw, device=pres.device) + 1 + t * hw
@@ -74,6 +82,7 @@ class Slots:
             pres=pres,
             box=box,
             logit=logit,
+            motion=torch.zeros_like(box),
             what=what,
             depth=depth,
             h=torch.zeros(lead + (hidden,), device=pres.device),

@@ -15,6 +15,7 @@ from pyro_scalor.model.config import (
     dataclass_from_dict,
     get_model_config,
 )
+from pyro_scalor.train.density_presets import density_presets
 from pyro_scalor.train.objectives import OBJECTIVES
 from pyro_scalor.train.schedules import Schedule
 
@@ -181,14 +182,15 @@ def _presets() -> dict[str, RunPreset]:
                 rejection_rule="box",
             ),
             # 4-frame windows: twice the updates of full 8-frame sequences in the same time,
-            # which measured far better within the 30-minute budget; up to 6000 steps with
-            # ramps over 5000 and 3750 of them (the 1500 s budget ends a run on the 2-core
-            # machine near step 5400); no discovery dropout (objects entering the view are
-            # found more often without it, and rejection keeps the propagated fraction high);
-            # Adam at 6e-4 rather than RMSprop at 3e-4 (higher MOTA on two seeds, equal count
-            # error); max_seconds guards the budget on a slow host
+            # which measured far better within the 30-minute budget; a fixed 5400 steps, so the
+            # same command and seed give the same result on a slow or busy host (0.28 s per
+            # step on the 2-core machine: 25 minutes), with the ramps over 5000 and 3750 steps
+            # it was tuned with; no discovery dropout (objects entering the view are found more
+            # often without it, and rejection keeps the propagated fraction high); Adam at 6e-4
+            # rather than RMSprop at 3e-4 (higher MOTA on two seeds, equal count error).
+            # --max-seconds still stops a run at a time budget
             TrainConfig(
-                steps=6000,
+                steps=5400,
                 optimizer="adam",
                 lr=6e-4,
                 num_train=10000,
@@ -197,7 +199,6 @@ def _presets() -> dict[str, RunPreset]:
                 discovery_dropout=0.0,
                 temperature=Schedule(1.0, 0.5, 5000, "linear"),
                 disc_pres_prior=Schedule(0.1, 1e-8, 3750, "exponential"),
-                max_seconds=1500.0,
             ),
             "the default model and training for dsprites-ld on a 2-core CPU, about 30 minutes",
             # trained without duplicate suppression, tracked with it: proposals overlapping by
@@ -269,8 +270,8 @@ def _presets() -> dict[str, RunPreset]:
     # cpu-default with the paper's propagation, merge and rejection by mask (the ModelConfig
     # defaults) and 32 slots. A fixed number of steps, so the result does not depend on the
     # host's speed: 4600 = floor(1500 s / 0.325 s per step, measured with 2 threads on the
-    # 2-core machine) rounded down to 100, with cpu-default's ramps scaled to it (5000 and 3750
-    # of 6000 steps)
+    # 2-core machine) rounded down to 100, with the ramps at the fractions cpu-default's were
+    # tuned with (5000 and 3750 of 6000 steps)
     capacity_steps = 4600
     presets["cpu-capacity"] = RunPreset(
         cpu.model.replace(
@@ -286,6 +287,7 @@ def _presets() -> dict[str, RunPreset]:
         "fixed 4600 steps (about 30 minutes on a 2-core CPU)",
         cpu.tracking,
     )
+    presets.update(density_presets(presets["cpu-capacity"], presets["gpu-default"]))
     return presets
 
 

@@ -106,6 +106,9 @@ def test_evaluate_writes_metrics_and_pictures(trained, cache, tmp_path):
         assert metrics[key] is None or 0.0 <= metrics[key] <= 1.0, key
     assert metrics["mota"] is None or metrics["mota"] <= 1.0
     assert metrics["count_mae"] >= 0
+    found = metrics["found_by_frame"]  # delayed discovery: cumulative, so never falls
+    assert len(found) == 3 and all(a <= b for a, b in zip(found, found[1:], strict=False))
+    assert metrics["box_iou"] == pytest.approx(1 - metrics["motp"])
     pngs, gifs = sorted(pictures.glob("*.png")), sorted(pictures.glob("*.gif"))
     assert pngs and gifs
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)

@@ -81,7 +81,13 @@ VARIANTS = [
         ("relaxed", "hard"),
         (True, False),
         (True, False),
-        (("learned", "learned"), ("fixed", "fixed"), ("learned", "fixed"), ("fixed", "learned")),
+        (
+            ("learned", "learned"),
+            ("fixed", "fixed"),
+            ("learned", "fixed"),
+            ("fixed", "learned"),
+            ("velocity", "learned"),
+        ),
     )
 ] + [
     # the earlier propagation, merge and rejection that the measured presets keep

@@ -21,6 +21,7 @@ def make_slots(pres, first_id: int, discovered: bool) -> Slots:
         pres=pres,
         box=tag.expand(pres.shape + (4,)) / 100,
         logit=tag.expand(pres.shape + (2,)) * 2,
+        motion=tag.expand(pres.shape + (4,)) * 6,
         what=tag.expand(pres.shape + (WHAT,)) * 3,
         depth=tag * 4,
         h=tag.expand(pres.shape + (HID,)) * 5,
@@ -34,6 +35,7 @@ def check_consistent(s: Slots) -> None:
     tag = s.ids.float()[..., None]
     torch.testing.assert_close(s.box, tag.expand(s.box.shape) / 100)
     torch.testing.assert_close(s.logit, tag.expand(s.logit.shape) * 2)
+    torch.testing.assert_close(s.motion, tag.expand(s.motion.shape) * 6)
     torch.testing.assert_close(s.what, tag.expand(s.what.shape) * 3)
     torch.testing.assert_close(s.depth, tag * 4)
     torch.testing.assert_close(s.h, tag.expand(s.h.shape) * 5)

@@ -164,3 +164,24 @@ def test_measured_presets_keep_their_behaviours_and_cpu_capacity_takes_the_paper
         del saved[key]
     old = ModelConfig.from_dict(saved)
     assert (old.propagation, old.merge, old.rejection_rule) == ("compound", "topk", "box")
+
+
+@pytest.mark.parametrize("density", ["ld", "md", "hd", "vhd", "mnist-md", "10-15", "mnist-0-5"])
+def test_density_presets_hold_their_scenes_and_train_a_fixed_number_of_steps(density):
+    from pyro_scalor.data import get_preset
+    from pyro_scalor.train.density_presets import TRAINING_DUPLICATE_RULES
+
+    for platform in ("cpu", "gpu"):
+        preset = RUN_PRESETS[f"{platform}-{density}"]
+        m, t = preset.model, preset.train
+        data = get_preset(t.data_preset)
+        # capacity above the most objects a scene of that density places in the environment
+        assert m.max_objects > data.max_objects, (platform, density)
+        # the boxes can span the data's object sizes (fractions of the frame)
+        assert m.min_scale * m.image_size <= data.min_size
+        assert m.max_scale * m.image_size >= data.max_size
+        assert (m.propagation, m.merge, m.rejection_rule) == ("gated", "tracks", "mask")
+        assert {k: getattr(m, k) for k in TRAINING_DUPLICATE_RULES} == TRAINING_DUPLICATE_RULES
+        assert t.max_seconds is None and t.temperature.steps < t.steps
+        assert t.cuda_graph == (platform == "gpu")
+        assert str(t.steps) in preset.description

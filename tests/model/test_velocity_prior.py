@@ -1,0 +1,232 @@
+"""The 'velocity' transition prior: its where mean is the previous where change plus the
+tracker's correction, the slots carry that change (``Slots.motion``), and model and guide still
+align."""
+
+from __future__ import annotations
+
+import math
+
+import pyro
+import pyro.poutine as poutine
+import pytest
+import torch
+from pyro.infer import Trace_ELBO
+from pyro.poutine.util import site_is_subsample
+
+from pyro_scalor.api import Scalor
+from pyro_scalor.model import sites
+from pyro_scalor.model.config import get_model_config
+from pyro_scalor.model.handlers import NoiseScale
+from pyro_scalor.model.priors import (
+    TRANSITIONS,
+    fixed_transition,
+    learned_transition,
+    velocity_transition,
+)
+from pyro_scalor.model.slots import Slots, merge
+from tests.conftest import make_video
+
+
+@pytest.fixture(autouse=True)
+def _seeded_and_validating():
+    pyro.set_rng_seed(0)
+    pyro.enable_validation(True)
+
+
+def scalor_for(**overrides) -> Scalor:
+    return Scalor(get_model_config("tiny", **overrides), seed=0)
+
+
+# ------------------------------------------------------------------------------------------
+# 1. the transition function
+def tracker_out(where_loc: torch.Tensor) -> dict:
+    """A tracker output for (B=1, K=2) objects with z_what of 3 and the given where loc."""
+    return {
+        "where": (where_loc, torch.tensor([[[0.5, 0.6, 0.7, 0.8], [0.1, 0.2, 0.3, 0.4]]])),
+        "what": (torch.tensor([[[1.0, -1.0, 2.0], [0.5, 0.0, -0.5]]]), torch.full((1, 2, 3), 0.3)),
+        "depth": (torch.tensor([[[0.25], [-0.75]]]), torch.full((1, 2, 1), 0.2)),
+    }
+
+
+PREV_WHAT = torch.tensor([[[3.0, 2.0, 1.0], [-1.0, -2.0, -3.0]]])
+PREV_DEPTH = torch.tensor([[[1.0], [2.0]]])
+MOTION = torch.tensor([[[0.1, -0.2, 0.3, -0.4], [1.5, 0.0, -2.0, 0.25]]])
+
+
+def test_velocity_where_mean_is_the_previous_motion_plus_the_correction():
+    assert TRANSITIONS["velocity"] is velocity_transition
+    # no correction: the where mean is the previous motion's centre part (the scale part's is
+    # zero), with the tracker's scale
+    out = tracker_out(torch.zeros(1, 2, 4))
+    loc, scale = velocity_transition(out, PREV_WHAT, PREV_DEPTH, MOTION)["where"]
+    torch.testing.assert_close(loc, torch.tensor([[[0, 0, 0.3, -0.4], [0, 0, -2.0, 0.25]]]))
+    torch.testing.assert_close(scale, out["where"][1], rtol=0, atol=0)
+    # a correction c: motion + c, computed by hand
+    c = torch.tensor([[[0.5, 0.5, -0.5, 1.0], [-1.0, 2.0, 0.5, 0.0]]])
+    out = tracker_out(c)
+    pri = velocity_transition(out, PREV_WHAT, PREV_DEPTH, MOTION)
+    expected = torch.tensor([[[0.5, 0.5, -0.2, 0.6], [-1.0, 2.0, -1.5, 0.25]]])
+    torch.testing.assert_close(pri["where"][0], expected)
+    # what and depth exactly as 'learned': residuals of the previous values
+    learned = learned_transition(out, PREV_WHAT, PREV_DEPTH, MOTION)
+    for role in ("what", "depth"):
+        for a, b in zip(pri[role], learned[role], strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+    torch.testing.assert_close(pri["what"][0], PREV_WHAT + out["what"][0])
+    torch.testing.assert_close(pri["depth"][0], PREV_DEPTH + out["depth"][0])
+    # 'learned' ignores the motion; 'fixed' is a standard normal whatever it is
+    torch.testing.assert_close(learned["where"][0], c, rtol=0, atol=0)
+    for loc, scale in fixed_transition(out, PREV_WHAT, PREV_DEPTH, MOTION).values():
+        assert (loc == 0).all() and (scale == 1).all()
+
+
+# ------------------------------------------------------------------------------------------
+# 2. constant velocity is extrapolated through the model's propagation
+START_BOX = torch.tensor([[0.15, 0.15, -0.5, 0.1], [0.2, 0.1, 0.3, -0.2]])
+START_LOGIT = torch.tensor([[0.0, 0.0], [0.4, -0.3]])
+START_MOTION = torch.tensor([[0.0, 0.0, 0.3, -0.2], [0.4, -0.3, -0.5, 0.25]])
+
+
+def propagate_at_prior_means(prior: str, n_frames: int) -> tuple[list[Slots], Scalor]:
+    """Propagate two present objects (of four slots) ``n_frames`` frames with every Gaussian
+    latent at its prior mean, the prior tracker's where loc zeroed (its other outputs random)."""
+    s = scalor_for(transition_prior=prior)
+    cfg = s.config
+    trans = s.nets.prior_tracker.trans
+    with torch.no_grad():
+        trans.weight.normal_(0.0, 0.5)
+        trans.bias.normal_(0.0, 0.5)
+        trans.weight[:4].zero_()  # the where loc is the first 4 outputs
+        trans.bias[:4].zero_()
+    slots = Slots.empty((1,), cfg.max_objects, cfg.z_what_dim, cfg.hidden_dim)
+    slots.pres[0, :2] = 1.0
+    slots.box[0, :2] = START_BOX
+    slots.logit[0, :2] = START_LOGIT
+    slots.motion[0, :2] = START_MOTION
+    slots.what[0, :2] = torch.randn(2, cfg.z_what_dim)
+    model = s.model
+    plates = model._plates(1, torch.device("cpu"))
+    out = []
+    with torch.no_grad(), NoiseScale(0.0):
+        for t in range(1, n_frames + 1):
+            slots = model._propagate(t, slots, plates, temperature=1.0)
+            out.append(slots)
+    return out, s
+
+
+def test_velocity_prior_extrapolates_constant_velocity():
+    frames, s = propagate_at_prior_means("velocity", 4)
+    cfg = s.config
+    for n, slots in enumerate(frames, start=1):
+        for k in range(2):
+            m = START_MOTION[k].tolist()
+            c0 = START_BOX[k, 2:].tolist()
+            centre = [c0[i] + n * cfg.max_motion * math.tanh(m[2 + i]) for i in range(2)]
+            torch.testing.assert_close(slots.box[0, k, 2:], torch.tensor(centre), atol=1e-5, rtol=0)
+            # the scale keeps its size: only the centre carries velocity
+            torch.testing.assert_close(slots.logit[0, k], START_LOGIT[k], atol=1e-5, rtol=0)
+            moving = torch.tensor([0.0, 0.0, m[2], m[3]])
+            torch.testing.assert_close(slots.motion[0, k], moving, atol=1e-6, rtol=0)
+    # the what mean moved (the tracker's other outputs are not zero): only where is pinned
+    assert not torch.allclose(frames[0].what, frames[1].what)
+
+
+def test_learned_prior_with_zero_where_loc_stands_still():
+    frames, _ = propagate_at_prior_means("learned", 3)
+    for slots in frames:
+        torch.testing.assert_close(slots.box[0, :2, 2:], START_BOX[:, 2:], atol=1e-6, rtol=0)
+        torch.testing.assert_close(slots.logit[0, :2], START_LOGIT, atol=1e-6, rtol=0)
+        torch.testing.assert_close(slots.motion[0, :2], torch.zeros(2, 4), atol=1e-6, rtol=0)
+
+
+# ------------------------------------------------------------------------------------------
+# 3. model and guide together
+def latent_nodes(trace) -> dict:
+    return {
+        name: site
+        for name, site in trace.nodes.items()
+        if site["type"] == "sample" and not site_is_subsample(site) and not site["is_observed"]
+    }
+
+
+@pytest.mark.parametrize("presence", ["relaxed", "hard"])
+def test_model_and_guide_trace_together_with_the_velocity_prior(presence):
+    s = scalor_for(transition_prior="velocity", presence=presence)
+    video = make_video()  # (B=2, T=3, 3, 64, 64)
+    n_frames = video.shape[1]
+    rec_g, rec_m = [], []
+    g_tr = poutine.trace(s.guide).get_trace(video, record=rec_g)
+    m_tr = poutine.trace(poutine.replay(s.model, trace=g_tr)).get_trace(video, record=rec_m)
+    g_tr.compute_log_prob()
+    m_tr.compute_log_prob()
+    g_latent, m_latent = latent_nodes(g_tr), latent_nodes(m_tr)
+    assert list(m_latent) == list(g_latent) == sites.latent_sites(n_frames)
+    for name, m in m_latent.items():
+        g = g_latent[name]
+        assert g["value"].shape == m["value"].shape, name
+        assert g["fn"].batch_shape == m["fn"].batch_shape, name
+        assert g["fn"].event_shape == m["fn"].event_shape, name
+        assert torch.isfinite(m["log_prob"]).all() and torch.isfinite(g["log_prob"]).all(), name
+    for t in range(n_frames):
+        assert torch.equal(rec_g[t].presence, rec_m[t].presence), t
+        assert torch.equal(rec_g[t].ids, rec_m[t].ids), t
+
+    # the tracker's correction is zero at initialisation, so the where prior's mean at frame t is
+    # the centre part of the where sample of frame t - 1 in slots that were propagated then, and
+    # zero in slots that a discovery filled (at frame 1 every slot was filled at frame 0, or is
+    # empty)
+    where_loc = m_latent[sites.prop("where", 1)]["fn"].base_dist.loc
+    assert (where_loc == 0).all()
+    for t in range(2, n_frames):
+        loc = m_latent[sites.prop("where", t)]["fn"].base_dist.loc
+        prev_where = g_latent[sites.prop("where", t - 1)]["value"].clone()
+        prev_where[..., :2] = 0.0  # only the centre's change carries over
+        fresh = rec_m[t - 1].discovered.unsqueeze(-1)
+        expected = torch.where(fresh, torch.zeros_like(prev_where), prev_where)
+        torch.testing.assert_close(loc, expected, rtol=0, atol=0)
+        assert (~fresh).any() and (loc != 0).any(), "no propagated slot to check"
+
+    loss = Trace_ELBO().loss(s.model, s.guide, video)
+    assert math.isfinite(loss)
+
+
+def test_the_transition_prior_sets_no_parameter_shape():
+    shapes = {
+        prior: {k: v.shape for k, v in scalor_for(transition_prior=prior).nets.state_dict().items()}
+        for prior in ("learned", "velocity", "fixed")
+    }
+    assert shapes["velocity"] == shapes["learned"] == shapes["fixed"]
+
+
+# ------------------------------------------------------------------------------------------
+# 4. the merge carries the motion
+def test_merge_carries_motion_and_discoveries_start_without_it():
+    k, dw, hd = 3, 2, 5
+    empty = Slots.empty((1,), k, dw, hd)
+    assert empty.motion.shape == (1, k, 4) and not empty.motion.any()
+    prop = Slots.empty((1,), k, dw, hd)
+    prop.pres = torch.tensor([[0.9, 0.1, 0.8]])  # slot 1 is free
+    prop.motion = torch.tensor([[[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0], [-1.0, -2, -3, -4]]])
+    prop.ids = torch.tensor([[1, 2, 3]])
+    n = 4
+    disc = Slots.proposals(
+        1,
+        pres=torch.tensor([[0.0, 0.95, 0.0, 0.0]]),
+        box=torch.full((1, n, 4), 0.2),
+        logit=torch.zeros(1, n, 2),
+        what=torch.ones(1, n, dw),
+        depth=torch.zeros(1, n, 1),
+        hidden=hd,
+    )
+    assert disc.motion.shape == (1, n, 4) and not disc.motion.any()
+
+    out, dropped = merge(prop, disc, k, "tracks")
+    assert out.ids.tolist() == [[1, 1 + n + 1, 3]] and dropped.tolist() == [0.0]
+    assert out.discovered.tolist() == [[False, True, False]]
+    expected = torch.stack([prop.motion[0, 0], torch.zeros(4), prop.motion[0, 2]])[None]
+    torch.testing.assert_close(out.motion, expected, rtol=0, atol=0)
+
+    out, _ = merge(prop, disc, k, "topk")  # sorted by presence: the discovery first
+    assert out.ids.tolist() == [[1 + n + 1, 1, 3]]
+    expected = torch.stack([torch.zeros(4), prop.motion[0, 0], prop.motion[0, 2]])[None]
+    torch.testing.assert_close(out.motion, expected, rtol=0, atol=0)
