@@ -80,7 +80,7 @@ DENSITIES = {
     "10-15": (
         "dsprites-10-15",
         {"max_objects": 32, "grid_size": 16, "min_scale": 0.06, "max_scale": 0.16},
-        3000,
+        2400,
         0.496,
         8000,
         "dsprites-10-15 (10-15 objects of 5-9 px; tracked on dsprites-50-60 with 80 slots): "
@@ -89,7 +89,7 @@ DENSITIES = {
     "mnist-0-5": (
         "mnist-0-5",
         {"max_objects": 32, "min_scale": 0.12, "max_scale": 0.3},
-        4600,
+        3600,
         0.33,
         12000,
         "mnist-0-5 (digits 0-5; tracked on the unseen digits of mnist-6-9): 32 slots, 8x8 grid",
