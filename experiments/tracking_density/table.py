@@ -37,7 +37,7 @@ def main() -> None:
     )
     print("|" + "---|" * 13)
     for p in sorted(Path(a) for a in sys.argv[1:]):
-        if "_on_" in p.stem:
+        if "_on_" in p.stem and not p.stem.startswith("errors_"):
             print(row(p))
 
 

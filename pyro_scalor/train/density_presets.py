@@ -34,13 +34,15 @@ TRAINING_DUPLICATE_RULES = {
 }
 
 #: Per density: data preset, model changes, CPU steps (and the 2-thread CPU step time in seconds
-#: they were sized from), GPU steps, and what the preset is for.
+#: they were sized from: experiments/tracking_density/scaling.json for ld, md, hd and vhd; the
+#: mnist presets have the same network shapes as ld and md; 10-15 measured with
+#: experiments/capacity/step_time.py), GPU steps, and what the preset is for.
 DENSITIES = {
     "ld": (
         "dsprites-ld",
         {"max_objects": 32},
         4600,
-        0.329,
+        0.369,
         12000,
         "dsprites-ld (9.2 objects per frame) with the density presets' rules: 32 slots, 8x8 grid",
     ),
@@ -48,15 +50,15 @@ DENSITIES = {
         "dsprites-md",
         {"max_objects": 32},
         9000,
-        0.329,
+        0.389,
         12000,
         "dsprites-md (21.9 objects per frame): 32 slots, 8x8 grid",
     ),
     "hd": (
         "dsprites-hd",
         {"max_objects": 80, "grid_size": 16, "min_scale": 0.06, "max_scale": 0.16},
-        4500,
-        0.721,
+        4400,
+        0.808,
         8000,
         "dsprites-hd (54.5 objects of 5-9 px per frame): 80 slots, 16x16 grid",
     ),
@@ -72,7 +74,7 @@ DENSITIES = {
         "mnist-md",
         {"max_objects": 32, "min_scale": 0.12, "max_scale": 0.3},
         9000,
-        0.33,
+        0.389,
         12000,
         "mnist-md (21.9 digits of 10-16 px per frame): 32 slots, 8x8 grid",
     ),
@@ -90,7 +92,7 @@ DENSITIES = {
         "mnist-0-5",
         {"max_objects": 32, "min_scale": 0.12, "max_scale": 0.3},
         3600,
-        0.33,
+        0.369,
         12000,
         "mnist-0-5 (digits 0-5; tracked on the unseen digits of mnist-6-9): 32 slots, 8x8 grid",
     ),
