@@ -123,7 +123,9 @@ def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-suppression",
         action="store_true",
-        help="track without the tracking-time duplicate rules (default: the checkpoint's)",
+        help="track without the tracking-time duplicate rules (default: the checkpoint's); a "
+        "model trained with the rules keeps them: --suppression-threshold 1 "
+        "--track-suppression-threshold 0 switches those off",
     )
     p.add_argument(
         "--suppression-threshold",
