@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 
-import pyro
 import pyro.poutine as poutine
 import pytest
 import torch
@@ -15,7 +14,6 @@ from pyro.poutine.util import site_is_subsample
 
 from pyro_scalor.api import Scalor
 from pyro_scalor.model import sites
-from pyro_scalor.model.config import get_model_config
 from pyro_scalor.model.handlers import NoiseScale
 from pyro_scalor.model.priors import (
     TRANSITIONS,
@@ -26,15 +24,8 @@ from pyro_scalor.model.priors import (
 from pyro_scalor.model.slots import Slots, merge
 from tests.conftest import make_video
 
-
-@pytest.fixture(autouse=True)
-def _seeded_and_validating():
-    pyro.set_rng_seed(0)
-    pyro.enable_validation(True)
-
-
-def scalor_for(**overrides) -> Scalor:
-    return Scalor(get_model_config("tiny", **overrides), seed=0)
+# the model/guide tests' seeded, validating set-up (an autouse fixture) and tiny Scalor builder
+from tests.model.test_program import _seeded_and_validating, scalor_for  # noqa: F401
 
 
 # ------------------------------------------------------------------------------------------
