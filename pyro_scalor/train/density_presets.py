@@ -11,6 +11,8 @@ changing what the density needs:
   with another, 5.5 and 18.3 a 4-px cell);
 - **object-scale bounds** around that density's object sizes (``min_scale`` and ``max_scale``
   are fractions of the 64-px frame: 0.06-0.16 is 4-10 px for objects of 5-9 px);
+- **glimpses** stay 16 px (decoded and encoded) at every density: no object of these sets is
+  larger (dSprites 5-13 px, MNIST digits 10-16 px), and smaller ones are upsampled into it;
 - **duplicate rules in training** (proposal suppression and ending duplicate trackers, box
   overlap above 0.5): with more slots than objects, training without them explained one object
   with several parts (experiments/capacity: 32 slots on dsprites-ld, count MAE 0.268 without,
