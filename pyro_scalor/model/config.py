@@ -51,8 +51,9 @@ class ModelConfig:
     at before bilinear upsampling to the frame: a smooth background needs little, and a coarse
     one cannot paint small objects into the background instead of explaining them as objects.
     Priors: ``transition_prior`` for propagated what/where/depth: 'learned' (the paper's GRU
-    transition), 'velocity' (a project addition: as 'learned', but the where change's mean is
-    the object's previous change plus the GRU's correction, so imagined objects keep moving) or
+    transition), 'velocity' (a project addition: as 'learned', but the mean of the centre's
+    change is the object's previous one plus the GRU's correction, so imagined objects keep
+    moving) or
     'fixed' (standard normal); see :mod:`pyro_scalor.model.priors`. ``background_prior``
     ('learned' GRU transition or 'fixed') likewise for z_bg.
     Guide variants: ``rejection`` (proposal-rejection on), ``attention`` (propagation attends to
