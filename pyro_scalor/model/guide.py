@@ -26,8 +26,9 @@ from pyro_scalor.model.geometry import apply_flat, crop
 from pyro_scalor.model.program import ScalorProgram
 from pyro_scalor.model.records import GuideFrame
 from pyro_scalor.model.rejection import end_duplicate_tracks
-from pyro_scalor.model.render import presence_mask
-from pyro_scalor.model.slots import Slots, merge
+from pyro_scalor.model.render import glimpse_alpha, presence_mask
+from pyro_scalor.model.slots import Slots, merge_with_index, take
+from pyro_scalor.validation import capturing
 
 
 class ScalorGuide(ScalorProgram):
@@ -61,9 +62,10 @@ class ScalorGuide(ScalorProgram):
         slots = Slots.empty((b,), cfg.max_objects, cfg.z_what_dim, cfg.hidden_dim, video.device)
         for t in range(n_frames):
             x = video[:, t]
-            prop_mask = None
+            prop_mask = prop_alpha = None
             if t > 0:
                 slots = self._propagate(t, slots, features[t], x, plates, temperature)
+                prop_alpha = glimpse_alpha(nets.glimpse_decoder, slots.what, nets.alpha_memo)
                 prop_mask = presence_mask(
                     nets.glimpse_decoder,
                     slots.what,
@@ -72,13 +74,26 @@ class ScalorGuide(ScalorProgram):
                     cfg.image_size,
                     cfg.image_size,
                     memo=nets.mask_memo,
+                    max_scale=cfg.max_scale,
+                    alpha=prop_alpha,
                 )
             n_prop = slots.pres.sum(-1)  # (..., B); 0 at t = 0 (no slot is present yet)
             dmask = self._discovery_mask(discovery_mask, b, t)
             disc, n_rej = self._discover(
                 t, features[t], x, prop_mask, slots if t > 0 else None, plates, temperature, dmask
             )
-            slots, n_dropped = merge(slots, disc, cfg.max_objects, cfg.merge)
+            slots, n_dropped, index = merge_with_index(slots, disc, cfg.max_objects, cfg.merge)
+            alpha = None
+            if (
+                prop_alpha is not None
+                and cfg.rejection
+                and cfg.rejection_rule == "mask"
+                and not capturing()
+            ):
+                # rejection by mask decoded the proposals' alpha (memo): merge the two decodes
+                # (inside a CUDA graph the memo is off, and decoding K slots costs less)
+                disc_alpha = glimpse_alpha(nets.glimpse_decoder, disc.what, nets.alpha_memo)
+                alpha = take(prop_alpha, disc_alpha, index)
             fg_mask = presence_mask(
                 nets.glimpse_decoder,
                 slots.what,
@@ -86,6 +101,8 @@ class ScalorGuide(ScalorProgram):
                 slots.pres,
                 cfg.image_size,
                 cfg.image_size,
+                max_scale=cfg.max_scale,
+                alpha=alpha,
             )
             self._background(t, x, fg_mask, plates)
             if record is not None:

@@ -4,6 +4,10 @@ Per object n with alpha a_n (pasted glimpse mask times presence) and depth d_n, 
 w_n = a_n * sigmoid(-d_n) is normalised over objects (gamma_n); the foreground is
 sum_n gamma_n * a_n * rgb_n, the foreground mask M = min(sum_n a_n, 1), and the frame is
 foreground + (1 - M) * background.
+
+:func:`composite` works on whole-frame layers (one H x W layer per object) and is the reference;
+the model renders with :func:`render`, the same sums over a window around each box, so that the
+rendering cost grows with the number of slots times a window, not times a frame.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from pyro_scalor.model.geometry import apply_flat, paste
+from pyro_scalor.model.windows import Windows, window_size
 from pyro_scalor.validation import capturing
 
 
@@ -46,6 +51,47 @@ def composite(
     foreground = (gamma * a * rgb).sum(-4)
     mask = a.sum(-4).clamp(max=1.0)
     return foreground + (1 - mask) * background, foreground, mask
+
+
+def render(
+    glimpses: torch.Tensor,
+    boxes: torch.Tensor,
+    presence: torch.Tensor,
+    depth: torch.Tensor,
+    background: torch.Tensor,
+    max_scale: float,
+    eps: float = 1e-5,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`composite` of glimpses (..., K, C + 1, g, g) pasted at ``boxes`` (..., K, 4), with
+    each object's work done in a window around its box (:mod:`pyro_scalor.model.windows`).
+
+    Boxes must have scales at most ``max_scale`` (the model's ``BoxCoder`` keeps them so).
+    Returns ``(frame, foreground, mask)`` as :func:`composite` does: equal to it, up to the order
+    of floating-point sums, at a cost that grows with K windows instead of K frames.
+    """
+    h, w = background.shape[-2:]
+    lead = torch.broadcast_shapes(
+        glimpses.shape[:-4], boxes.shape[:-2], presence.shape[:-1], background.shape[:-3]
+    )
+    k, c1 = glimpses.shape[-4], glimpses.shape[-3]
+
+    def flat(x: torch.Tensor, keep: int) -> torch.Tensor:
+        return x.expand(lead + x.shape[x.dim() - keep :]).reshape((-1,) + x.shape[x.dim() - keep :])
+
+    g, box = flat(glimpses, 4), flat(boxes, 2)
+    pres, dep, bg = flat(presence, 1), flat(depth, 2), flat(background, 3)
+    windows = Windows.at(box, window_size(max_scale, g.shape[-1], max(h, w)), h, w)
+    layers = windows.paste(g, box)  # (M, K, C + 1, p, p)
+    rgb, alpha = layers[:, :, : c1 - 1], layers[:, :, c1 - 1 :]
+    a = alpha * pres[..., None, None, None]
+    weight = a * torch.sigmoid(-dep)[..., None, None]
+    total = windows.read(windows.add(weight), k)
+    gamma = weight / (total + eps)
+    foreground = windows.crop(windows.add(gamma * a * rgb))
+    mask = windows.crop(windows.add(a)).clamp(max=1.0)
+    frame = foreground + (1 - mask) * bg
+    shape = lead + frame.shape[1:]
+    return frame.view(shape), foreground.view(shape), mask.view(lead + mask.shape[1:])
 
 
 class MaskMemo:
@@ -99,20 +145,46 @@ def presence_mask(
     height: int,
     width: int,
     memo: MaskMemo | None = None,
+    max_scale: float | None = None,
+    alpha: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The objects' summed alpha, clamped to 1, (..., 1, H, W); computed without gradients."""
+    """The objects' summed alpha, clamped to 1, (..., 1, H, W); computed without gradients.
+
+    With ``max_scale`` (the largest box scale) each object is pasted into a window around its
+    box (:mod:`pyro_scalor.model.windows`) rather than a whole frame: the same mask, cheaper.
+    ``alpha`` (..., K, 1, g, g), the objects' decoded alpha if already at hand (see
+    :func:`glimpse_alpha`), saves decoding ``what`` again."""
     version = tuple(p._version for p in decoder.parameters()) if memo is not None else None
     if memo is not None:
         hit = memo.get(what, boxes, presence, version)
         if hit is not None:
             return hit
     with torch.no_grad():
-        alpha = decode_glimpses(decoder, what)[..., -1:, :, :]
-        pasted = paste(alpha, boxes, height, width)
-        mask = (pasted * presence[..., None, None, None]).sum(-4).clamp(max=1.0)
+        if alpha is None:
+            alpha = decode_glimpses(decoder, what)[..., -1:, :, :]
+        if max_scale is None:
+            pasted = paste(alpha, boxes, height, width)
+            mask = (pasted * presence[..., None, None, None]).sum(-4).clamp(max=1.0)
+        else:
+            mask = _window_mask(alpha, boxes, presence, height, width, max_scale)
     if memo is not None:
         memo.put(what, boxes, presence, version, mask)
     return mask
+
+
+def _window_mask(alpha, boxes, presence, height, width, max_scale) -> torch.Tensor:
+    """Summed ``alpha`` (..., K, 1, g, g) at ``boxes`` times ``presence``, clamped to 1, through
+    windows: (..., 1, H, W)."""
+    lead = torch.broadcast_shapes(alpha.shape[:-4], boxes.shape[:-2], presence.shape[:-1])
+    k = alpha.shape[-4]
+    a = alpha.expand(lead + alpha.shape[-4:]).reshape((-1,) + alpha.shape[-4:])
+    box = boxes.expand(lead + boxes.shape[-2:]).reshape(-1, k, 4)
+    pres = presence.expand(lead + (k,)).reshape(-1, k)
+    p = window_size(max_scale, a.shape[-1], max(height, width))
+    windows = Windows.at(box, p, height, width)
+    pasted = windows.paste(a, box) * pres[..., None, None, None]
+    mask = windows.crop(windows.add(pasted)).clamp(max=1.0)
+    return mask.reshape(lead + mask.shape[1:])
 
 
 def glimpse_alpha(

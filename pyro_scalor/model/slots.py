@@ -118,11 +118,50 @@ def merge(prop: Slots, disc: Slots, k: int, mode: str = "tracks") -> tuple[Slots
     ``(slots, dropped (..., B))``: the present proposals (presence > 0.5) left out for lack of
     a slot.
     """
+    slots, dropped, _ = merge_with_index(prop, disc, k, mode)
+    return slots, dropped
+
+
+def merge_with_index(
+    prop: Slots, disc: Slots, k: int, mode: str = "tracks"
+) -> tuple[Slots, torch.Tensor, torch.Tensor]:
+    """:func:`merge`, also returning the :func:`merge_index` ``index`` it gathered with."""
+    lead, a, b = _broadcast(prop, disc)
+    index, dropped = merge_index(a["pres"].detach(), b["pres"].detach(), k, mode)
+    out = {name: _gather(torch.cat([a[name], b[name]], len(lead)), index) for name in a}
+    return Slots(**out), dropped, index
+
+
+def merge_index(
+    prop_pres: torch.Tensor, disc_pres: torch.Tensor, k: int, mode: str = "tracks"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which candidates :func:`merge` keeps: ``(index (..., K'), dropped (..., B))``.
+
+    Takes the presences of the K propagated slots (..., K) and the N proposals (..., N) (leading
+    dims already broadcast); ``index`` points into the K + N candidates (propagated first), so
+    any per-object tensor (say, decoded glimpses) follows the merge with :func:`take`. K' is K
+    for 'tracks' and ``k`` for 'topk'.
+    """
     if mode == "tracks":
-        return merge_tracks(prop, disc)
+        return _tracks_index(prop_pres, disc_pres)
     if mode == "topk":
-        return merge_topk(prop, disc, k)
+        return _topk_index(prop_pres, disc_pres, k)
     raise ValueError(f"unknown merge mode {mode!r}; valid choices: tracks, topk")
+
+
+def take(prop: torch.Tensor, disc: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Per-object values of the propagated (..., K, *E) and proposed (..., N, *E) candidates
+    at a :func:`merge_index` ``index`` (..., K'): (..., K', *E)."""
+    dim = index.dim() - 1
+    lead = index.shape[:-1]
+    a = prop.expand(lead + prop.shape[dim:])
+    b = disc.expand(lead + disc.shape[dim:])
+    return _gather(torch.cat([a, b], dim), index)
+
+
+def _merged(prop: Slots, disc: Slots, k: int, mode: str) -> tuple[Slots, torch.Tensor]:
+    slots, dropped, _ = merge_with_index(prop, disc, k, mode)
+    return slots, dropped
 
 
 def merge_tracks(prop: Slots, disc: Slots) -> tuple[Slots, torch.Tensor]:
@@ -134,37 +173,34 @@ def merge_tracks(prop: Slots, disc: Slots) -> tuple[Slots, torch.Tensor]:
     replaced, and a present proposal is dropped only when no free slot is left. Sorting and
     ``gather`` on fixed shapes: no loop, no host synchronisation. Returns ``(slots, dropped)``.
     """
-    lead, a, b = _broadcast(prop, disc)
-    k, n = a["pres"].shape[-1], b["pres"].shape[-1]
+    return _merged(prop, disc, prop.pres.shape[-1], "tracks")
+
+
+def _tracks_index(slot_pres: torch.Tensor, disc_pres: torch.Tensor):
+    k, n = slot_pres.shape[-1], disc_pres.shape[-1]
+    lead = slot_pres.shape[:-1]
     m = min(k, n)
-    slot_pres = a["pres"].detach()
     slot_key = torch.where(slot_pres > 0.5, torch.full_like(slot_pres, 2.0), slot_pres)
     slot_idx = torch.sort(slot_key, dim=-1, stable=True).indices[..., :m]  # free slots first
-    disc_pres = b["pres"].detach()
     disc_idx = torch.sort(disc_pres, dim=-1, descending=True, stable=True).indices[..., :m]
-    take = torch.gather(disc_pres, -1, disc_idx) > torch.gather(slot_key, -1, slot_idx)
-    taken = torch.zeros(lead + (k,), dtype=torch.bool, device=take.device)
-    taken = taken.scatter(-1, slot_idx, take)
-    source = torch.zeros(lead + (k,), dtype=torch.long, device=take.device)
-    source = source.scatter(-1, slot_idx, disc_idx)
-    out = {}
-    for name, value in a.items():
-        new = _gather(b[name], source)
-        mask = taken.view(taken.shape + (1,) * (value.dim() - taken.dim()))
-        out[name] = torch.where(mask, new, value)
-    used = torch.zeros(lead + (n,), dtype=torch.bool, device=take.device)
-    used = used.scatter(-1, disc_idx, take)
+    take_ = torch.gather(disc_pres, -1, disc_idx) > torch.gather(slot_key, -1, slot_idx)
+    index = torch.arange(k, device=take_.device).expand(lead + (k,))
+    index = index.scatter(-1, slot_idx, torch.where(take_, k + disc_idx, slot_idx))
+    used = torch.zeros(lead + (n,), dtype=torch.bool, device=take_.device)
+    used = used.scatter(-1, disc_idx, take_)
     dropped = ((disc_pres > 0.5) & ~used).sum(-1).to(disc_pres.dtype)
-    return Slots(**out), dropped
+    return index, dropped
 
 
 def merge_topk(prop: Slots, disc: Slots, k: int) -> tuple[Slots, torch.Tensor]:
     """Keep the ``k`` most present of propagated and discovered candidates, sorted by presence
     (a proposal may evict a propagated object). Returns ``(slots, dropped)``."""
-    lead, a, b = _broadcast(prop, disc)
-    cat = {name: torch.cat([a[name], b[name]], len(lead)) for name in a}
-    idx = torch.topk(cat["pres"].detach(), k, dim=-1).indices
-    result = {name: _gather(value, idx) for name, value in cat.items()}
-    present = (b["pres"].detach() > 0.5).sum(-1)
-    kept = ((result["pres"].detach() > 0.5) & result["discovered"]).sum(-1)
-    return Slots(**result), (present - kept).to(b["pres"].dtype)
+    return _merged(prop, disc, k, "topk")
+
+
+def _topk_index(prop_pres: torch.Tensor, disc_pres: torch.Tensor, k: int):
+    n_prop = prop_pres.shape[-1]
+    idx = torch.topk(torch.cat([prop_pres, disc_pres], -1), k, dim=-1).indices
+    kept = (idx >= n_prop) & (torch.gather(torch.cat([prop_pres, disc_pres], -1), -1, idx) > 0.5)
+    dropped = (disc_pres > 0.5).sum(-1) - kept.sum(-1)
+    return idx, dropped.to(disc_pres.dtype)
