@@ -78,8 +78,17 @@ def register(sub) -> None:
     p.add_argument(
         "--disc-pres-prior",
         type=probability,
+        nargs="+",
         default=0.1,
-        help="discovery presence prior while imagining (the paper's: 0.1)",
+        metavar="P",
+        help="discovery presence prior while imagining (the paper's: 0.1); several values are "
+        "per frame, the last repeating (e.g. first frame, later frames)",
+    )
+    p.add_argument(
+        "--fit-discovery",
+        action="store_true",
+        help="set the discovery prior to the guide's own discovery rates on --data-sequences "
+        "training sequences: objects per cell at the first frame, new objects per cell later",
     )
     p.add_argument(
         "--temperature", type=positive_float, default=0.1, help="relaxed-presence temperature"
@@ -137,13 +146,19 @@ def run_generate(args) -> int:
     scalor = load_scalor(args.checkpoint, args.device)
     apply_tracking_arguments(args, scalor)
     scalor.nets.eval()
+    prior = args.disc_pres_prior
+    prior = prior if isinstance(prior, list) else [prior]
     settings = dict(
-        disc_pres_prior=args.disc_pres_prior,
+        disc_pres_prior=prior[0] if len(prior) == 1 else list(prior),
         temperature=args.temperature,
         noise_scale=args.noise_scale,
         max_objects=args.max_objects,
     )
     preset = args.data or scalor.train_config.data_preset
+    rates = None
+    if args.fit_discovery:
+        rates = _fitted_discovery(scalor, preset, args)
+        settings["disc_pres_prior"] = [rates["first"], rates["later"]]
     if args.prior:
         result = scalor.sample_prior(
             args.num_sequences or 4, args.frames or 8, seed=args.seed, **settings
@@ -199,8 +214,31 @@ def run_generate(args) -> int:
             prefix="conditional",
         )
     numbers["checkpoint_step"] = getattr(scalor, "step", None)
+    if rates is not None:
+        numbers["fitted_discovery"] = rates
     for path in paths:
         print(f"wrote {path}")
     if args.json:
         print(f"wrote {save_json(numbers, args.json)}")
     return 0
+
+
+def _fitted_discovery(scalor, preset: str, args) -> dict:
+    """The guide's discovery rates (:func:`pyro_scalor.eval.prior_stats.discovery_rates`) on
+    the first ``--data-sequences`` training sequences of ``preset``, clipped to (0, 1)."""
+    import torch
+
+    from pyro_scalor.data import get_preset, load_dataset
+    from pyro_scalor.eval.prior_stats import discovery_rates
+
+    n = min(args.data_sequences, get_preset(preset).num_sequences("train"))
+    data = load_dataset(preset, "train", num_sequences=n, cache_dir=args.cache_dir)
+    video = torch.stack([torch.as_tensor(data[i]["video"]) for i in range(n)])
+    result = scalor.track(video, tracking=None, max_objects=args.max_objects)
+    rates = discovery_rates(result.ids, result.valid, scalor.config.num_cells)
+    rates = {k: min(max(v, 1e-6), 1 - 1e-6) for k, v in rates.items()}
+    print(
+        f"discovery prior fitted on {n} {preset} training sequences: first frame "
+        f"{rates['first']:.4f}, later frames {rates['later']:.4f} per cell"
+    )
+    return rates

@@ -57,6 +57,28 @@ def video_statistics(boxes, ids, valid) -> dict[str, np.ndarray]:
     }
 
 
+def discovery_rates(ids, valid, num_cells: int) -> dict[str, float]:
+    """How often objects appear, per discovery cell: ``first`` (objects at the first frame) and
+    ``later`` (new track ids per later frame), both divided by ``num_cells``.
+
+    Takes track ids (B, T, K) and present flags (B, T, K), e.g. of :meth:`Scalor.track` on
+    training videos: the rates at which the guide discovers objects, which a generation can use
+    as the discovery presence prior of the first and of later frames (``disc_pres_prior=[first,
+    later]``) so that prior samples hold as many objects as the data.
+    """
+    ids, valid = to_numpy(ids, "ids"), to_numpy(valid, "valid").astype(bool)
+    if ids.shape != valid.shape or ids.ndim != 3:
+        raise ValueError(f"ids and valid must both be (B, T, K), got {ids.shape}, {valid.shape}")
+    first = valid[:, 0].sum(-1).mean() / num_cells
+    new = []
+    for b in range(valid.shape[0]):
+        for t in range(1, valid.shape[1]):
+            seen = set(ids[b, t - 1][valid[b, t - 1]].tolist())
+            new.append(sum(i not in seen for i in ids[b, t][valid[b, t]].tolist()))
+    later = float(np.mean(new)) / num_cells if new else float("nan")
+    return {"first": float(first), "later": later}
+
+
 def histogram(values, edges) -> np.ndarray:
     """Normalised histogram of ``values`` over ``edges``; the last bin takes everything at or
     beyond the last edge (all zeros for no values)."""

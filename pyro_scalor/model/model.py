@@ -24,7 +24,7 @@ from pyro_scalor.model.priors import TRANSITIONS, background_prior
 from pyro_scalor.model.program import ScalorProgram
 from pyro_scalor.model.records import ModelFrame
 from pyro_scalor.model.rejection import end_duplicate_tracks
-from pyro_scalor.model.render import composite, decode_glimpses, object_layers, presence_mask
+from pyro_scalor.model.render import decode_glimpses, object_layers, presence_mask, render
 from pyro_scalor.model.slots import Slots, merge
 
 
@@ -65,6 +65,7 @@ class ScalorModel(ScalorProgram):
                     cfg.image_size,
                     cfg.image_size,
                     memo=nets.mask_memo,
+                    max_scale=cfg.max_scale,
                 )
             disc = self._discover(
                 t,
@@ -73,7 +74,7 @@ class ScalorModel(ScalorProgram):
                 slots if t > 0 else None,
                 plates,
                 temperature,
-                disc_pres_prior,
+                frame_prior(disc_pres_prior, t),
                 self._discovery_mask(discovery_mask, b, t),
                 device,
             )
@@ -81,8 +82,9 @@ class ScalorModel(ScalorProgram):
             z_bg, h_bg = self._background(t, z_bg, h_bg, plates)
             bg_image = apply_flat(nets.bg_decoder, z_bg.squeeze(-2))  # (..., B, C, H, W)
             glimpses = decode_glimpses(nets.glimpse_decoder, slots.what)  # (..., B, K, C+1, g, g)
-            rgb, alpha = object_layers(glimpses, slots.box, cfg.image_size, cfg.image_size)
-            frame, _, fg_mask = composite(rgb, alpha, slots.pres, slots.depth, bg_image)
+            frame, _, fg_mask = render(
+                glimpses, slots.box, slots.pres, slots.depth, bg_image, cfg.max_scale
+            )
             with plates["batch"]:
                 observed = video is not None and t < video.shape[1]
                 obs = video[:, t].unsqueeze(-4) if observed else None
@@ -96,6 +98,9 @@ class ScalorModel(ScalorProgram):
                 )
             frames.append(frame)
             if record is not None:
+                _, alpha = object_layers(
+                    glimpses.detach(), slots.box.detach(), cfg.image_size, cfg.image_size
+                )
                 record.append(ModelFrame.of(slots, frame, bg_image, fg_mask, alpha))
         return torch.stack(frames, -4)
 
@@ -157,6 +162,15 @@ class ScalorModel(ScalorProgram):
         with plates["batch"]:
             z = pyro.sample(sites.bg(t), _normal(loc.unsqueeze(-2), scale.unsqueeze(-2)))
         return z, h
+
+
+def frame_prior(disc_pres_prior, t: int):
+    """The discovery presence prior of frame ``t``: ``disc_pres_prior`` itself (a float or a
+    0-dim tensor), or its t-th entry when it is a list or tuple of per-frame values (the last
+    entry repeats for later frames)."""
+    if isinstance(disc_pres_prior, (list, tuple)):
+        return disc_pres_prior[min(t, len(disc_pres_prior) - 1)]
+    return disc_pres_prior
 
 
 def _normal(loc: torch.Tensor, scale: torch.Tensor) -> dist.Distribution:

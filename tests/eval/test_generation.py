@@ -70,6 +70,26 @@ def test_generate_prior_writes_pictures_and_json(checkpoint, cache, tmp_path, ca
     assert not (out / "prior_1.png").exists()  # --pictures 1
 
 
+def test_generate_prior_with_the_fitted_discovery_prior(checkpoint, cache, tmp_path, capsys):
+    js = tmp_path / "prior.json"
+    args = ["--prior", "--fit-discovery", "--frames", "3", "--num-sequences", "2"]
+    args += ["--pictures", "0", "--cache-dir", str(cache), "--data-sequences", "4"]
+    assert main(generate(checkpoint, *args, "--json", str(js))) == 0
+    assert "discovery prior fitted on 4 smoke training sequences" in capsys.readouterr().out
+    data = json.loads(js.read_text())
+    rates = data["fitted_discovery"]
+    assert 0 < rates["first"] < 1 and 0 < rates["later"] < 1
+    assert data["disc_pres_prior"] == [rates["first"], rates["later"]]
+
+
+def test_generate_takes_a_discovery_prior_per_frame(checkpoint, cache, tmp_path):
+    js = tmp_path / "prior.json"
+    args = ["--prior", "--frames", "3", "--num-sequences", "2", "--pictures", "0"]
+    args += ["--cache-dir", str(cache), "--data-sequences", "2", "--disc-pres-prior", "0.2", "0.01"]
+    assert main(generate(checkpoint, *args, "--json", str(js))) == 0
+    assert json.loads(js.read_text())["disc_pres_prior"] == [0.2, 0.01]
+
+
 def test_generate_conditional_scores_only_frames_with_ground_truth(
     checkpoint, cache, tmp_path, capsys, caplog
 ):

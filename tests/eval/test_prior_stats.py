@@ -11,6 +11,7 @@ import torch
 from pyro_scalor.eval.prior_stats import (
     BINS,
     compare_statistics,
+    discovery_rates,
     format_statistics,
     histogram,
     prior_statistics,
@@ -89,3 +90,13 @@ def test_prior_statistics_against_a_hand_made_dataset():
     # speeds: bin 0 holds 1/3 vs 1/2, bin 5 holds 2/3 vs 1/2
     assert out["speed_px"]["total_variation"] == pytest.approx(1 / 6)
     assert out["size_px"]["total_variation"] == 0.0
+
+
+def test_discovery_rates_of_hand_made_tracks():
+    # frame 0: ids 1, 2 present; frame 1: 1 stays, 5 is new; frame 2: 1, 5 stay, 7 is new
+    ids = np.array([[[1, 2, 0], [1, 2, 5], [1, 7, 5]]])
+    valid = np.array([[[True, True, False], [True, False, True], [True, True, True]]])
+    rates = discovery_rates(ids, valid, num_cells=4)
+    assert rates == {"first": 2 / 4, "later": 1 / 4}
+    with pytest.raises(ValueError, match=r"\(B, T, K\)"):
+        discovery_rates(ids[0], valid[0], 4)
