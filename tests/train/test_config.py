@@ -153,8 +153,17 @@ def test_measured_presets_keep_their_behaviours_and_cpu_capacity_takes_the_paper
     assert RUN_PRESETS["paper-ld"].model.propagation == "gated"
     cap, cpu = RUN_PRESETS["cpu-capacity"], RUN_PRESETS["cpu-default"]
     assert cap.model == cpu.model.replace(
-        max_objects=32, propagation="gated", merge="tracks", rejection_rule="mask"
+        max_objects=32,
+        propagation="gated",
+        merge="tracks",
+        rejection_rule="mask",
+        transition_prior="learned",
     )
+    # the main job moves objects with the 'velocity' prior; the presets measured with the
+    # paper's 'learned' one keep it
+    assert cpu.model.transition_prior == "velocity"
+    assert RUN_PRESETS["gpu-default"].model.transition_prior == "learned"
+    assert RUN_PRESETS["cpu-ld"].model.transition_prior == "learned"
     assert cap.train.max_seconds is None and cap.train.steps % 100 == 0
     assert cap.train.temperature.steps == cap.train.steps * 5000 // 6000
     assert cap.train.disc_pres_prior.steps == cap.train.steps * 3750 // 6000

@@ -284,7 +284,9 @@ def test_gpu_default_preset_is_the_measured_gpu_run_trained_with_a_graph():
     cpu, gpu = RUN_PRESETS["cpu-default"], RUN_PRESETS["gpu-default"]
     assert (gpu.model.likelihood_std, gpu.model.discovery_residual) == (0.1, False)
     assert (cpu.model.likelihood_std, cpu.model.discovery_residual) == (0.2, True)
-    assert gpu.model == cpu.model.replace(likelihood_std=0.1, discovery_residual=False)
+    assert gpu.model == cpu.model.replace(
+        likelihood_std=0.1, discovery_residual=False, transition_prior="learned"
+    )
     assert gpu.train.cuda_graph and not cpu.train.cuda_graph
     assert gpu.train.steps == 14400 and gpu.train.max_seconds is None
     assert gpu.train.log_every >= cpu.train.log_every  # eager logging would cost 30% per step
