@@ -159,11 +159,6 @@ def take(prop: torch.Tensor, disc: torch.Tensor, index: torch.Tensor) -> torch.T
     return _gather(torch.cat([a, b], dim), index)
 
 
-def _merged(prop: Slots, disc: Slots, k: int, mode: str) -> tuple[Slots, torch.Tensor]:
-    slots, dropped, _ = merge_with_index(prop, disc, k, mode)
-    return slots, dropped
-
-
 def merge_tracks(prop: Slots, disc: Slots) -> tuple[Slots, torch.Tensor]:
     """Propagated objects keep their K slots; proposals fill the free ones, most present first.
 
@@ -173,7 +168,7 @@ def merge_tracks(prop: Slots, disc: Slots) -> tuple[Slots, torch.Tensor]:
     replaced, and a present proposal is dropped only when no free slot is left. Sorting and
     ``gather`` on fixed shapes: no loop, no host synchronisation. Returns ``(slots, dropped)``.
     """
-    return _merged(prop, disc, prop.pres.shape[-1], "tracks")
+    return merge(prop, disc, prop.pres.shape[-1], "tracks")
 
 
 def _tracks_index(slot_pres: torch.Tensor, disc_pres: torch.Tensor):
@@ -195,7 +190,7 @@ def _tracks_index(slot_pres: torch.Tensor, disc_pres: torch.Tensor):
 def merge_topk(prop: Slots, disc: Slots, k: int) -> tuple[Slots, torch.Tensor]:
     """Keep the ``k`` most present of propagated and discovered candidates, sorted by presence
     (a proposal may evict a propagated object). Returns ``(slots, dropped)``."""
-    return _merged(prop, disc, k, "topk")
+    return merge(prop, disc, k, "topk")
 
 
 def _topk_index(prop_pres: torch.Tensor, disc_pres: torch.Tensor, k: int):
