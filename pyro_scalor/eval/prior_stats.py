@@ -70,12 +70,10 @@ def discovery_rates(ids, valid, num_cells: int) -> dict[str, float]:
     if ids.shape != valid.shape or ids.ndim != 3:
         raise ValueError(f"ids and valid must both be (B, T, K), got {ids.shape}, {valid.shape}")
     first = valid[:, 0].sum(-1).mean() / num_cells
-    new = []
-    for b in range(valid.shape[0]):
-        for t in range(1, valid.shape[1]):
-            seen = set(ids[b, t - 1][valid[b, t - 1]].tolist())
-            new.append(sum(i not in seen for i in ids[b, t][valid[b, t]].tolist()))
-    later = float(np.mean(new)) / num_cells if new else float("nan")
+    # an object is new at t > 0 when no object present at t - 1 carries its id
+    seen = (ids[:, 1:, :, None] == ids[:, :-1, None, :]) & valid[:, :-1, None, :]
+    new = (valid[:, 1:] & ~seen.any(-1)).sum(-1)  # (B, T - 1)
+    later = float(new.mean()) / num_cells if new.size else float("nan")
     return {"first": float(first), "later": later}
 
 
