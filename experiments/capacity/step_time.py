@@ -5,6 +5,9 @@
         rejection_rule=mask                                 # with the paper's rules
 
 ``--set`` changes ModelConfig fields (values parsed as Python literals, else kept as strings).
+``--checkpoint RUN`` times steps of a trained run's model and weights at each K instead of a
+fresh one (with the temperature and discovery prior of the step it was saved at): how many slots
+hold objects, and so what decoding only present slots saves, depends on what was learned.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import torch
 
 from pyro_scalor.api import Scalor
 from pyro_scalor.data import load_dataset
+from pyro_scalor.train.checkpoint import load_checkpoint
 from pyro_scalor.train.config import get_run_preset
 from pyro_scalor.train.trainer import Trainer
 
@@ -39,16 +43,22 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--set", nargs="*", default=[], help="ModelConfig field=value")
+    p.add_argument("--checkpoint", help="a trained run (folder or checkpoint file) to time")
     p.add_argument("--json", help="write the rows here")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     preset = get_run_preset(a.preset)
     changes = {k: literal(v) for k, v in (s.split("=", 1) for s in a.set)}
     data = load_dataset(preset.train.data_preset, "train", num_sequences=64)
+    ckpt = load_checkpoint(a.checkpoint) if a.checkpoint else None
+    base = preset.model if ckpt is None else ckpt["model_config"]
+    offset = 0 if ckpt is None else int(ckpt["step"])
     rows = []
     for k in a.ks:
-        model = preset.train.model_config(preset.model.replace(max_objects=k, **changes))
+        model = preset.train.model_config(base.replace(max_objects=k, **changes))
         scalor = Scalor(model, seed=0)
+        if ckpt is not None:
+            scalor.nets.load_state_dict(ckpt["nets"])
         times = []
         with tempfile.TemporaryDirectory() as run_dir:
             trainer = Trainer(
@@ -56,7 +66,7 @@ def main() -> None:
             )
             for step in range(a.warmup + a.steps):
                 video = trainer.batch(step)
-                kwargs = trainer.step_kwargs(step, video)
+                kwargs = trainer.step_kwargs(offset + step, video)
                 start = time.perf_counter()
                 trainer.train_step(video, kwargs, preset.train.lr)
                 if step >= a.warmup:
@@ -67,6 +77,8 @@ def main() -> None:
         print(f"K={k:4d} median {row['median_s']:.3f} s mean {row['mean_s']:.3f} s", flush=True)
     if a.json:
         report = {"preset": a.preset, "changes": changes, "threads": a.threads, "rows": rows}
+        if ckpt is not None:
+            report.update(checkpoint=str(a.checkpoint), at_step=offset)
         with open(a.json, "w") as f:
             json.dump(report, f, indent=1)
 

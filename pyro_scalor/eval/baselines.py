@@ -8,6 +8,9 @@ frames (:class:`pyro_scalor.eval.horizon.HorizonScore`):
 * :func:`constant_velocity_centers`: box centres of the tracks present at the last observed
   frame, moved by their last observed displacement per frame (an object seen only at the last
   observed frame stands still);
+* :func:`fitted_velocity_centers`: the same tracks, moved along the least-squares line through
+  all their observed centres: how far a model could get that estimates each object's velocity
+  (and position) from every observed frame rather than the last two, whose boxes are noisy;
 * :func:`render_constant_velocity`: the same objects (the guide's latents at the last observed
   frame, what, depth and presence kept) moved by that displacement and rendered with the model's
   own decoder over the model's imagined background, so that the pixel comparison with the
@@ -55,6 +58,35 @@ def constant_velocities(boxes, ids, valid, observe: int) -> np.ndarray:
                 vel[b, k] = (centers[b, t0, k] - centers[b, s, same[0]]) / (t0 - s)
                 break
     return vel
+
+
+def fitted_velocity_centers(boxes, ids, valid, observe: int, horizon: int) -> np.ndarray:
+    """Extrapolated centres (B, K, horizon, 2) from a straight-line fit to each track's history.
+
+    Same inputs as :func:`constant_velocity_centers`. For the slot k present at frame
+    t0 = observe - 1 with track id j, the centres of track j at the observed frames s <= t0
+    where it is present are fitted by least squares as ``a + v * s`` (per coordinate); the centre
+    at imagined step h is ``a + v * (t0 + h)``. A track seen at one frame only stands still.
+    Slots absent at t0 get NaN.
+    """
+    boxes = to_numpy(boxes, "boxes").astype(np.float64)
+    ids = to_numpy(ids, "ids")
+    valid = to_numpy(valid, "valid").astype(bool)
+    if not 1 <= observe <= boxes.shape[1]:
+        raise ValueError(f"observe must be in 1..{boxes.shape[1]}, got {observe}")
+    t0 = observe - 1
+    centers = box_centers(boxes)  # (B, T, K, 2)
+    out = np.full(boxes.shape[:1] + boxes.shape[2:3] + (horizon, 2), np.nan)
+    future = t0 + np.arange(1, horizon + 1, dtype=np.float64)
+    for b, k in zip(*np.nonzero(valid[:, t0])):
+        seen = valid[b, : t0 + 1] & (ids[b, : t0 + 1] == ids[b, t0, k])  # (t0 + 1, K)
+        frames, slots = np.nonzero(seen)
+        if frames.size < 2:
+            out[b, k] = centers[b, t0, k]
+            continue
+        slope, intercept = np.polyfit(frames.astype(np.float64), centers[b, frames, slots], 1)
+        out[b, k] = intercept + future[:, None] * slope
+    return out
 
 
 def last_observed_slots(scalor, video, *, temperature: float = 0.1, max_objects=None, **kw):

@@ -22,7 +22,11 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from tqdm.auto import tqdm
 
-from pyro_scalor.eval.baselines import constant_velocity_centers, render_constant_velocity
+from pyro_scalor.eval.baselines import (
+    constant_velocity_centers,
+    fitted_velocity_centers,
+    render_constant_velocity,
+)
 from pyro_scalor.metrics.boxes import box_centers, iou_matrix, to_numpy
 
 log = logging.getLogger(__name__)
@@ -88,7 +92,7 @@ class HorizonScore:
         z = np.zeros(compared)
         self.center_sum, self.center_count, self.static_sum = z.copy(), z.copy(), z.copy()
         self.lost, self.mse_sum, self.copy_sum = z.copy(), z.copy(), z.copy()
-        self.cv_sum, self.cv_mse_sum = z.copy(), z.copy()
+        self.cv_sum, self.cv_mse_sum, self.fit_sum = z.copy(), z.copy(), z.copy()
         self.num_sequences = self.cv_sequences = 0
         self.gt_last = self.tracked_last = self.matched = 0
 
@@ -120,6 +124,7 @@ class HorizonScore:
             self.cv_sequences += cv.shape[0]
         self.num_sequences += p_boxes.shape[0]
         cv_centers = constant_velocity_centers(p_boxes, p_ids, p_valid, self.observe, n)
+        fit_centers = fitted_velocity_centers(p_boxes, p_ids, p_valid, self.observe, n)
         for b in range(p_boxes.shape[0]):
             pi = np.flatnonzero(p_valid[b, t0])
             gi = np.flatnonzero(g_vis[b, t0])
@@ -149,6 +154,7 @@ class HorizonScore:
                     self.center_sum[h] += float(np.linalg.norm(pred - truth))
                     self.static_sum[h] += float(np.linalg.norm(start - truth))
                     self.cv_sum[h] += float(np.linalg.norm(cv_centers[b, k, h] - truth))
+                    self.fit_sum[h] += float(np.linalg.norm(fit_centers[b, k, h] - truth))
                     self.center_count[h] += 1
 
     def summary(self) -> dict:
@@ -175,6 +181,7 @@ class HorizonScore:
             "tracks_lost_share": mean(self.lost, alive),
             "static_center_error_px": mean(self.static_sum, self.center_count),
             "cv_center_error_px": mean(self.cv_sum, self.center_count),
+            "fitted_velocity_center_error_px": mean(self.fit_sum, self.center_count),
             "pixel_mse": mean(self.mse_sum, seqs),
             "copy_last_pixel_mse": mean(self.copy_sum, seqs),
             "cv_pixel_mse": mean(self.cv_mse_sum, np.full(self.compared, self.cv_sequences)),
@@ -297,7 +304,8 @@ def horizon_errors(
     matched tracks whose object is visible), ``static_center_error_px`` (baseline: the object
     kept where it was at the last observed frame, same pairs), ``cv_center_error_px`` (baseline:
     constant-velocity extrapolation from the track's last two observed boxes, same pairs),
-    ``pixel_mse`` (imagined vs real frame, mean over sequences), ``copy_last_pixel_mse``
+    ``fitted_velocity_center_error_px`` (baseline: a straight line fitted to all the track's
+    observed centres, extrapolated; same pairs), ``pixel_mse`` (imagined vs real frame, mean over sequences), ``copy_last_pixel_mse``
     (baseline: the last observed real frame repeated) and ``cv_pixel_mse`` (baseline: the last
     observed objects moved at constant velocity, rendered by the model over its imagined
     background); plus counts (``matched_objects``, ...) and the settings used. Keyword
@@ -318,6 +326,7 @@ def format_horizon_table(errors: dict) -> str:
         f"matched to ground truth at frame {errors['observe'] - 1} over "
         f"{errors['num_sequences']} sequences",
         f"{'step':>4}{'frame':>6}{'centre px':>10}{'static px':>10}{'const-v px':>11}"
+        f"{'fit-v px':>9}"
         f"{'pairs':>6}{'lost':>5}{'lost %':>7}{'MSE':>9}{'copy MSE':>9}{'c-v MSE':>9}",
     ]
     nan = [math.nan] * len(errors["step"])
@@ -326,7 +335,9 @@ def format_horizon_table(errors: dict) -> str:
         lines.append(
             f"{h:>4}{errors['frame'][i]:>6}{f(errors['center_error_px'][i], 10)}"
             f"{f(errors['static_center_error_px'][i], 10)}"
-            f"{f(errors.get('cv_center_error_px', nan)[i], 11)}{errors['center_count'][i]:>6}"
+            f"{f(errors.get('cv_center_error_px', nan)[i], 11)}"
+            f"{f(errors.get('fitted_velocity_center_error_px', nan)[i])}"
+            f"{errors['center_count'][i]:>6}"
             f"{errors['tracks_lost'][i]:>5}{f(100 * share, 7, 1)}"
             f"{f(errors['pixel_mse'][i])}{f(errors['copy_last_pixel_mse'][i])}"
             f"{f(errors.get('cv_pixel_mse', nan)[i])}"

@@ -65,7 +65,9 @@ class ScalorGuide(ScalorProgram):
             prop_mask = prop_alpha = None
             if t > 0:
                 slots = self._propagate(t, slots, features[t], x, plates, temperature)
-                prop_alpha = glimpse_alpha(nets.glimpse_decoder, slots.what, nets.alpha_memo)
+                prop_alpha = glimpse_alpha(
+                    nets.glimpse_decoder, slots.what, nets.alpha_memo, slots.pres
+                )
                 prop_mask = presence_mask(
                     nets.glimpse_decoder,
                     slots.what,

@@ -81,7 +81,8 @@ class ScalorModel(ScalorProgram):
             slots, _ = merge(slots, disc, cfg.max_objects, cfg.merge)
             z_bg, h_bg = self._background(t, z_bg, h_bg, plates)
             bg_image = apply_flat(nets.bg_decoder, z_bg.squeeze(-2))  # (..., B, C, H, W)
-            glimpses = decode_glimpses(nets.glimpse_decoder, slots.what)  # (..., B, K, C+1, g, g)
+            # (..., B, K, C+1, g, g); slots with presence 0 are not decoded on the CPU
+            glimpses = decode_glimpses(nets.glimpse_decoder, slots.what, slots.pres)
             frame, _, fg_mask = render(
                 glimpses, slots.box, slots.pres, slots.depth, bg_image, cfg.max_scale
             )

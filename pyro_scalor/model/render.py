@@ -19,9 +19,35 @@ from pyro_scalor.model.windows import Windows, window_size
 from pyro_scalor.validation import capturing
 
 
-def decode_glimpses(decoder: torch.nn.Module, what: torch.Tensor) -> torch.Tensor:
-    """z_what (..., K, Dw) to glimpses (..., K, C + 1, g, g): RGB then alpha."""
-    return apply_flat(decoder, what)
+def decode_glimpses(
+    decoder: torch.nn.Module, what: torch.Tensor, presence: torch.Tensor | None = None
+) -> torch.Tensor:
+    """z_what (..., K, Dw) to glimpses (..., K, C + 1, g, g): RGB then alpha.
+
+    With ``presence`` (..., K), the objects' presences, glimpses of objects with presence
+    exactly 0 are zeros instead of decoded on the CPU: whatever they hold is multiplied by
+    their presence wherever it is used, so rendering, masks and gradients are unchanged, and a
+    step's decoding grows with the slots in use rather than all of them (a slot no object has
+    claimed yet, or a rejected proposal, has presence exactly 0). Elsewhere (a GPU,
+    where selecting rows would need a host sync and shapes that change, which CUDA graphs
+    forbid) every slot is decoded.
+    """
+    if (
+        presence is None
+        or what.device.type != "cpu"
+        or tuple(presence.shape) != tuple(what.shape[:-1])
+    ):
+        return apply_flat(decoder, what)
+    flat = what.reshape(-1, what.shape[-1])
+    live = (presence.reshape(-1) != 0).nonzero().squeeze(-1)
+    if live.numel() == flat.shape[0]:
+        return apply_flat(decoder, what)
+    if live.numel() == 0:
+        one = decoder(flat[:1])
+        return one.new_zeros(what.shape[:-1] + one.shape[1:])
+    decoded = decoder(flat.index_select(0, live))
+    out = decoded.new_zeros((flat.shape[0],) + decoded.shape[1:]).index_copy(0, live, decoded)
+    return out.view(what.shape[:-1] + decoded.shape[1:])
 
 
 def object_layers(
@@ -161,7 +187,7 @@ def presence_mask(
             return hit
     with torch.no_grad():
         if alpha is None:
-            alpha = decode_glimpses(decoder, what)[..., -1:, :, :]
+            alpha = decode_glimpses(decoder, what, presence)[..., -1:, :, :]
         if max_scale is None:
             pasted = paste(alpha, boxes, height, width)
             mask = (pasted * presence[..., None, None, None]).sum(-4).clamp(max=1.0)
@@ -188,21 +214,26 @@ def _window_mask(alpha, boxes, presence, height, width, max_scale) -> torch.Tens
 
 
 def glimpse_alpha(
-    decoder: torch.nn.Module, what: torch.Tensor, memo: MaskMemo | None = None
+    decoder: torch.nn.Module,
+    what: torch.Tensor,
+    memo: MaskMemo | None = None,
+    presence: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The decoded alpha glimpses (..., N, 1, g, g) of z_what (..., N, Dw), without gradients.
 
     ``memo`` (keyed on the z_what tensor object, as in :class:`MaskMemo`) lets the model reuse
-    the guide's decode of the very same samples.
+    the guide's decode of the very same samples. ``presence`` (..., N): objects with presence
+    exactly 0 may get zeros (see :func:`decode_glimpses`).
     """
     version = tuple(p._version for p in decoder.parameters()) if memo is not None else None
     none = what.new_zeros(0)
+    key = none if presence is None else presence
     if memo is not None:
-        hit = memo.get(what, none, none, version)
+        hit = memo.get(what, none, key, version)
         if hit is not None:
             return hit
     with torch.no_grad():
-        alpha = decode_glimpses(decoder, what)[..., -1:, :, :]
+        alpha = decode_glimpses(decoder, what, presence)[..., -1:, :, :]
     if memo is not None:
-        memo.put(what, none, none, version, alpha)
+        memo.put(what, none, key, version, alpha)
     return alpha

@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from pyro_scalor.eval.baselines import constant_velocities, constant_velocity_centers
+from pyro_scalor.eval.baselines import (
+    constant_velocities,
+    constant_velocity_centers,
+    fitted_velocity_centers,
+)
 from pyro_scalor.eval.horizon import HorizonScore, format_horizon_table
 from tests.conftest import make_generation
 
@@ -48,6 +52,27 @@ def test_constant_velocity_centers_of_hand_made_tracks():
     np.testing.assert_allclose(constant_velocities(boxes, ids, valid, observe=1)[0, 0], [0, 0])
     with pytest.raises(ValueError, match="observe must be in 1..3"):
         constant_velocities(boxes, ids, valid, observe=4)
+
+
+def test_fitted_velocity_centers_of_hand_made_tracks():
+    # one track (id 3) with noisy centres x = 1, 4, 5, 8 at frames 0..3 (y = 10 throughout) and,
+    # at the last frame only, another track (id 8) at centre (30, 30)
+    boxes = torch.zeros(1, 4, 2, 4)
+    ids = torch.tensor([[[3, 8], [3, 8], [3, 8], [3, 8]]])
+    valid = torch.zeros(1, 4, 2, dtype=torch.bool)
+    for t, x in enumerate([1.0, 4.0, 5.0, 8.0]):
+        boxes[0, t, 0] = torch.tensor([x - 1, 9.0, x + 1, 11.0])
+    valid[0, :, 0] = True
+    boxes[0, 3, 1] = torch.tensor([29.0, 29.0, 31.0, 31.0])
+    valid[0, 3, 1] = True
+    got = fitted_velocity_centers(boxes, ids, valid, observe=4, horizon=2)
+    # least squares through (0, 1), (1, 4), (2, 5), (3, 8): slope 2.2, intercept 1.2
+    np.testing.assert_allclose(got[0, 0], [[1.2 + 2.2 * 4, 10.0], [1.2 + 2.2 * 5, 10.0]])
+    np.testing.assert_allclose(got[0, 1], [[30.0, 30.0]] * 2)  # seen once: stands still
+    # observing 3 frames: a fit to (0, 1), (1, 4), (2, 5): slope 2, intercept 4/3
+    got = fitted_velocity_centers(boxes, ids, valid, observe=3, horizon=1)
+    np.testing.assert_allclose(got[0, 0, 0], [4 / 3 + 2 * 3, 10.0])
+    assert np.isnan(got[0, 1]).all()  # absent at the last observed frame
 
 
 def _scene():
