@@ -305,12 +305,12 @@ def horizon_errors(
     kept where it was at the last observed frame, same pairs), ``cv_center_error_px`` (baseline:
     constant-velocity extrapolation from the track's last two observed boxes, same pairs),
     ``fitted_velocity_center_error_px`` (baseline: a straight line fitted to all the track's
-    observed centres, extrapolated; same pairs), ``pixel_mse`` (imagined vs real frame, mean over sequences), ``copy_last_pixel_mse``
-    (baseline: the last observed real frame repeated) and ``cv_pixel_mse`` (baseline: the last
-    observed objects moved at constant velocity, rendered by the model over its imagined
-    background); plus counts (``matched_objects``, ...) and the settings used. Keyword
-    arguments go to :func:`run_conditional` (batch_size, iou_threshold, disc_pres_prior,
-    temperature, noise_scale, progress, cv_pixels).
+    observed centres, extrapolated; same pairs), ``pixel_mse`` (imagined vs real frame, mean
+    over sequences), ``copy_last_pixel_mse`` (baseline: the last observed real frame repeated)
+    and ``cv_pixel_mse`` (baseline: the last observed objects moved at constant velocity,
+    rendered by the model over its imagined background); plus counts (``matched_objects``,
+    ...) and the settings used. Keyword arguments go to :func:`run_conditional` (batch_size,
+    iou_threshold, disc_pres_prior, temperature, noise_scale, progress, cv_pixels).
     """
     return run_conditional(scalor, dataset, observe, horizon, num_sequences, seed, **kwargs)[0]
 
