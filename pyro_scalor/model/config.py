@@ -65,6 +65,12 @@ class ModelConfig:
     than ``rejection_threshold`` (tau, 0.3) of them lie where the propagated mask exceeds
     ``rejection_alpha`` (0.1). Rejection by box tests the proposal's whole box instead.
     ``max_objects`` sets no parameter shape: tracking may use another capacity than training.
+    ``presence_floor`` (0: exact): on the CPU, objects with presence at or below it are neither
+    decoded nor drawn (nor counted in the propagated mask), so a step's decoding grows with the
+    objects present rather than the slots; each such object would have added at most
+    ``presence_floor`` times its alpha to a pixel. Slots with presence exactly 0 are skipped
+    at any value. On a GPU every slot is decoded and drawn (selecting rows needs shapes that
+    change, which CUDA graphs forbid).
     ``suppression`` (a project addition, in model and guide alike, during training too): a
     proposal whose box overlaps a more present proposal's box, or a present propagated object's
     box, by more than ``suppression_threshold`` of the smaller box is dropped, so one object is
@@ -95,6 +101,7 @@ class ModelConfig:
     max_shift_cells: float = 1.0
     max_motion: float = 0.2
     likelihood_std: float = 0.1
+    presence_floor: float = 0.0
     rejection: bool = True
     rejection_threshold: float = 0.3
     rejection_alpha: float = 0.1
@@ -150,6 +157,7 @@ class ModelConfig:
         need(self.max_objects >= 1, f"max_objects must be >= 1, got {self.max_objects}")
         need(self.z_what_dim >= 1 and self.z_bg_dim >= 1, "latent sizes must be >= 1")
         need(0 < self.min_scale < self.max_scale <= 2, "need 0 < min_scale < max_scale <= 2")
+        need(0 <= self.presence_floor < 0.5, "presence_floor must be in [0, 0.5)")
         need(self.likelihood_std > 0, f"likelihood_std must be > 0, got {self.likelihood_std}")
         need(0 < self.rejection_threshold <= 1, "rejection_threshold must be in (0, 1]")
         need(0 <= self.rejection_alpha < 1, "rejection_alpha must be in [0, 1)")

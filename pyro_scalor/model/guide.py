@@ -66,7 +66,11 @@ class ScalorGuide(ScalorProgram):
             if t > 0:
                 slots = self._propagate(t, slots, features[t], x, plates, temperature)
                 prop_alpha = glimpse_alpha(
-                    nets.glimpse_decoder, slots.what, nets.alpha_memo, slots.pres
+                    nets.glimpse_decoder,
+                    slots.what,
+                    nets.alpha_memo,
+                    slots.pres,
+                    cfg.presence_floor,
                 )
                 prop_mask = presence_mask(
                     nets.glimpse_decoder,
@@ -105,6 +109,7 @@ class ScalorGuide(ScalorProgram):
                 cfg.image_size,
                 max_scale=cfg.max_scale,
                 alpha=alpha,
+                floor=cfg.presence_floor,
             )
             self._background(t, x, fg_mask, plates)
             if record is not None:

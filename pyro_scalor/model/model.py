@@ -66,6 +66,7 @@ class ScalorModel(ScalorProgram):
                     cfg.image_size,
                     memo=nets.mask_memo,
                     max_scale=cfg.max_scale,
+                    floor=cfg.presence_floor,
                 )
             disc = self._discover(
                 t,
@@ -81,8 +82,10 @@ class ScalorModel(ScalorProgram):
             slots, _ = merge(slots, disc, cfg.max_objects, cfg.merge)
             z_bg, h_bg = self._background(t, z_bg, h_bg, plates)
             bg_image = apply_flat(nets.bg_decoder, z_bg.squeeze(-2))  # (..., B, C, H, W)
-            # (..., B, K, C+1, g, g); slots with presence 0 are not decoded on the CPU
-            glimpses = decode_glimpses(nets.glimpse_decoder, slots.what, slots.pres)
+            # (..., B, K, C+1, g, g); on the CPU absent slots are not decoded (presence_floor)
+            glimpses = decode_glimpses(
+                nets.glimpse_decoder, slots.what, slots.pres, cfg.presence_floor
+            )
             frame, _, fg_mask = render(
                 glimpses, slots.box, slots.pres, slots.depth, bg_image, cfg.max_scale
             )

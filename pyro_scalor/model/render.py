@@ -20,15 +20,20 @@ from pyro_scalor.validation import capturing
 
 
 def decode_glimpses(
-    decoder: torch.nn.Module, what: torch.Tensor, presence: torch.Tensor | None = None
+    decoder: torch.nn.Module,
+    what: torch.Tensor,
+    presence: torch.Tensor | None = None,
+    floor: float = 0.0,
 ) -> torch.Tensor:
     """z_what (..., K, Dw) to glimpses (..., K, C + 1, g, g): RGB then alpha.
 
-    With ``presence`` (..., K), the objects' presences, glimpses of objects with presence
-    exactly 0 are zeros instead of decoded on the CPU: whatever they hold is multiplied by
-    their presence wherever it is used, so rendering, masks and gradients are unchanged, and a
-    step's decoding grows with the slots in use rather than all of them (a slot no object has
-    claimed yet, or a rejected proposal, has presence exactly 0). Elsewhere (a GPU,
+    With ``presence`` (..., K), the objects' presences, glimpses of objects with presence at or
+    below ``floor`` are zeros instead of decoded on the CPU. A glimpse is multiplied by its
+    object's presence wherever it is used, so with ``floor`` 0 (only presence exactly 0:
+    a slot no object has claimed yet, a rejected proposal) rendering, masks and gradients are
+    unchanged; with ``ModelConfig.presence_floor`` > 0 such objects are left out of the frame,
+    a change of at most ``floor`` times their alpha per pixel. A step's decoding then grows with
+    the objects present rather than the slots. Elsewhere (a GPU,
     where selecting rows would need a host sync and shapes that change, which CUDA graphs
     forbid) every slot is decoded.
     """
@@ -39,7 +44,7 @@ def decode_glimpses(
     ):
         return apply_flat(decoder, what)
     flat = what.reshape(-1, what.shape[-1])
-    live = (presence.reshape(-1) != 0).nonzero().squeeze(-1)
+    live = (presence.reshape(-1) > floor).nonzero().squeeze(-1)
     if live.numel() == flat.shape[0]:
         return apply_flat(decoder, what)
     if live.numel() == 0:
@@ -173,13 +178,15 @@ def presence_mask(
     memo: MaskMemo | None = None,
     max_scale: float | None = None,
     alpha: torch.Tensor | None = None,
+    floor: float = 0.0,
 ) -> torch.Tensor:
     """The objects' summed alpha, clamped to 1, (..., 1, H, W); computed without gradients.
 
     With ``max_scale`` (the largest box scale) each object is pasted into a window around its
     box (:mod:`pyro_scalor.model.windows`) rather than a whole frame: the same mask, cheaper.
     ``alpha`` (..., K, 1, g, g), the objects' decoded alpha if already at hand (see
-    :func:`glimpse_alpha`), saves decoding ``what`` again."""
+    :func:`glimpse_alpha`), saves decoding ``what`` again; ``floor`` as in
+    :func:`decode_glimpses`."""
     version = tuple(p._version for p in decoder.parameters()) if memo is not None else None
     if memo is not None:
         hit = memo.get(what, boxes, presence, version)
@@ -187,7 +194,7 @@ def presence_mask(
             return hit
     with torch.no_grad():
         if alpha is None:
-            alpha = decode_glimpses(decoder, what, presence)[..., -1:, :, :]
+            alpha = decode_glimpses(decoder, what, presence, floor)[..., -1:, :, :]
         if max_scale is None:
             pasted = paste(alpha, boxes, height, width)
             mask = (pasted * presence[..., None, None, None]).sum(-4).clamp(max=1.0)
@@ -218,12 +225,13 @@ def glimpse_alpha(
     what: torch.Tensor,
     memo: MaskMemo | None = None,
     presence: torch.Tensor | None = None,
+    floor: float = 0.0,
 ) -> torch.Tensor:
     """The decoded alpha glimpses (..., N, 1, g, g) of z_what (..., N, Dw), without gradients.
 
     ``memo`` (keyed on the z_what tensor object, as in :class:`MaskMemo`) lets the model reuse
-    the guide's decode of the very same samples. ``presence`` (..., N): objects with presence
-    exactly 0 may get zeros (see :func:`decode_glimpses`).
+    the guide's decode of the very same samples. ``presence`` (..., N) and ``floor``: objects
+    with presence at or below ``floor`` get zeros on the CPU (see :func:`decode_glimpses`).
     """
     version = tuple(p._version for p in decoder.parameters()) if memo is not None else None
     none = what.new_zeros(0)
@@ -233,7 +241,7 @@ def glimpse_alpha(
         if hit is not None:
             return hit
     with torch.no_grad():
-        alpha = decode_glimpses(decoder, what, presence)[..., -1:, :, :]
+        alpha = decode_glimpses(decoder, what, presence, floor)[..., -1:, :, :]
     if memo is not None:
         memo.put(what, none, key, version, alpha)
     return alpha

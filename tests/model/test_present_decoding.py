@@ -28,6 +28,11 @@ def test_absent_slots_get_zero_glimpses_and_present_ones_their_decode():
     assert out.shape == full.shape
     torch.testing.assert_close(out[live], full[live])
     assert (out[~live] == 0).all()
+    # a floor: objects at or below it get zeros too
+    floored = decode_glimpses(dec, what, pres, floor=0.3)
+    above = pres > 0.3
+    torch.testing.assert_close(floored[above], full[above])
+    assert (floored[~above] == 0).all() and above.sum() == 1
     # nothing present at all: zeros of the right shape; a presence that broadcasts: every slot
     assert (decode_glimpses(dec, what, torch.zeros(2, 5)) == 0).all()
     torch.testing.assert_close(decode_glimpses(dec, what, torch.ones(3, 2, 5)), full)
@@ -52,16 +57,16 @@ def test_skipping_absent_slots_leaves_loss_and_gradients_unchanged(monkeypatch):
     seen = []
     original = render_module.decode_glimpses
 
-    def counting(decoder, what, presence=None):
+    def counting(decoder, what, presence=None, floor=0.0):
         if presence is not None and presence.shape == what.shape[:-1]:
             seen.append(float((presence == 0).float().mean()))
-        return original(decoder, what, presence)
+        return original(decoder, what, presence, floor)
 
     monkeypatch.setattr(model_module, "decode_glimpses", counting)
     skipped, g1 = run()
     assert max(seen) > 0.3  # a good share of the slots were empty and not decoded
 
-    def everything(decoder, what, presence=None):
+    def everything(decoder, what, presence=None, floor=0.0):
         return original(decoder, what)
 
     monkeypatch.setattr(model_module, "decode_glimpses", everything)
