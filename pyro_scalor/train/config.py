@@ -174,8 +174,8 @@ def _presets() -> dict[str, RunPreset]:
             # steps, dsprites-ld test: MOTA 0.834 and count MAE 0.085 against 0.819 and 0.101)
             # and imagines motion (5+5 generation: 4.2 px at step 5 against 9.2 px). Objects with
             # presence at or below 1e-4 are not decoded or drawn on the CPU: in a trained run's
-            # steps that skips 61% of the decoded slots at K=32 and 90% at K=128 and changes the
-            # gradient by 1e-5 of its norm (experiments/capacity/presence_floor.py)
+            # steps that skips 63% of the decoded slots at K=32 and 90% at K=128 and changes the
+            # gradient by at most 5e-4 of its norm (experiments/capacity/presence_floor.py)
             cpu_model.replace(
                 transition_prior="velocity",
                 max_objects=12,
