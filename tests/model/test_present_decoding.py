@@ -76,3 +76,12 @@ def test_skipping_absent_slots_leaves_loss_and_gradients_unchanged(monkeypatch):
     assert g1.keys() == g2.keys()
     for name in g1:
         torch.testing.assert_close(g1[name], g2[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_presence_floor_is_validated_and_cpu_default_sets_it():
+    from pyro_scalor.train.config import get_run_preset
+
+    assert get_run_preset("cpu-default").model.presence_floor == 1e-4
+    assert get_model_config("tiny").presence_floor == 0.0  # exact unless asked
+    with pytest.raises(ValueError, match="presence_floor must be in"):
+        get_model_config("tiny", presence_floor=0.5)
