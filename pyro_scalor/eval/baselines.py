@@ -42,13 +42,8 @@ def constant_velocity_centers(boxes, ids, valid, observe: int, horizon: int) -> 
 def constant_velocities(boxes, ids, valid, observe: int) -> np.ndarray:
     """Per-frame displacements (B, K, 2) in pixels of the slots present at frame observe - 1
     (see :func:`constant_velocity_centers`); NaN for slots absent there."""
-    boxes = to_numpy(boxes, "boxes").astype(np.float64)
-    ids = to_numpy(ids, "ids")
-    valid = to_numpy(valid, "valid").astype(bool)
-    if not 1 <= observe <= boxes.shape[1]:
-        raise ValueError(f"observe must be in 1..{boxes.shape[1]}, got {observe}")
+    boxes, ids, valid, centers = _tracks(boxes, ids, valid, observe)
     t0 = observe - 1
-    centers = box_centers(boxes)  # (B, T, K, 2)
     vel = np.full(boxes.shape[:1] + boxes.shape[2:3] + (2,), np.nan)
     for b, k in zip(*np.nonzero(valid[:, t0])):
         vel[b, k] = 0.0
@@ -60,6 +55,17 @@ def constant_velocities(boxes, ids, valid, observe: int) -> np.ndarray:
     return vel
 
 
+def _tracks(boxes, ids, valid, observe: int):
+    """Boxes, ids and valid as numpy arrays with the box centres (B, T, K, 2), after checking
+    that ``observe`` is a frame count within the boxes' T."""
+    boxes = to_numpy(boxes, "boxes").astype(np.float64)
+    if not 1 <= observe <= boxes.shape[1]:
+        raise ValueError(f"observe must be in 1..{boxes.shape[1]}, got {observe}")
+    ids = to_numpy(ids, "ids")
+    valid = to_numpy(valid, "valid").astype(bool)
+    return boxes, ids, valid, box_centers(boxes)
+
+
 def fitted_velocity_centers(boxes, ids, valid, observe: int, horizon: int) -> np.ndarray:
     """Extrapolated centres (B, K, horizon, 2) from a straight-line fit to each track's history.
 
@@ -69,13 +75,8 @@ def fitted_velocity_centers(boxes, ids, valid, observe: int, horizon: int) -> np
     at imagined step h is ``a + v * (t0 + h)``. A track seen at one frame only stands still.
     Slots absent at t0 get NaN.
     """
-    boxes = to_numpy(boxes, "boxes").astype(np.float64)
-    ids = to_numpy(ids, "ids")
-    valid = to_numpy(valid, "valid").astype(bool)
-    if not 1 <= observe <= boxes.shape[1]:
-        raise ValueError(f"observe must be in 1..{boxes.shape[1]}, got {observe}")
+    boxes, ids, valid, centers = _tracks(boxes, ids, valid, observe)
     t0 = observe - 1
-    centers = box_centers(boxes)  # (B, T, K, 2)
     out = np.full(boxes.shape[:1] + boxes.shape[2:3] + (horizon, 2), np.nan)
     future = t0 + np.arange(1, horizon + 1, dtype=np.float64)
     for b, k in zip(*np.nonzero(valid[:, t0])):
