@@ -141,9 +141,15 @@ def test_checkpoint_round_trip_and_errors(tmp_path):
 
 
 def test_measured_presets_keep_their_behaviours_and_cpu_capacity_takes_the_papers():
-    for name in ("cpu-default", "gpu-default"):
-        m = RUN_PRESETS[name].model
-        assert (m.propagation, m.merge, m.rejection_rule) == ("compound", "topk", "box"), name
+    gpu = RUN_PRESETS["gpu-default"].model
+    assert (gpu.propagation, gpu.merge, gpu.rejection_rule) == ("compound", "topk", "box")
+    assert not gpu.suppression and gpu.track_suppression_threshold == 0.0
+    # the main job: the paper's propagation and merge, rejection by box, and duplicate rules in
+    # training that act on contained boxes only
+    main = RUN_PRESETS["cpu-default"].model
+    assert (main.propagation, main.merge, main.rejection_rule) == ("gated", "tracks", "box")
+    assert main.suppression and main.suppression_threshold == 0.8
+    assert main.track_suppression_threshold == 0.5
     default = ModelConfig()
     assert (default.propagation, default.merge, default.rejection_rule) == (
         "gated",
@@ -158,6 +164,9 @@ def test_measured_presets_keep_their_behaviours_and_cpu_capacity_takes_the_paper
         merge="tracks",
         rejection_rule="mask",
         transition_prior="learned",
+        suppression=False,
+        suppression_threshold=0.3,
+        track_suppression_threshold=0.0,
     )
     # the main job moves objects with the 'velocity' prior; the presets measured with the
     # paper's 'learned' one keep it
