@@ -158,15 +158,17 @@ def test_measured_presets_keep_their_behaviours_and_cpu_capacity_takes_the_paper
     )
     assert RUN_PRESETS["paper-ld"].model.propagation == "gated"
     cap, cpu = RUN_PRESETS["cpu-capacity"], RUN_PRESETS["cpu-default"]
+    # the paper's rules with no duplicate rules in training, as measured
+    assert not cap.model.suppression and cap.model.track_suppression_threshold == 0.0
+    rules = {k: getattr(cap.model, k) for k in ("suppression", "suppression_threshold")}
     assert cap.model == cpu.model.replace(
         max_objects=32,
         propagation="gated",
         merge="tracks",
         rejection_rule="mask",
         transition_prior="learned",
-        suppression=False,
-        suppression_threshold=0.3,
         track_suppression_threshold=0.0,
+        **rules,
     )
     # the main job moves objects with the 'velocity' prior; the presets measured with the
     # paper's 'learned' one keep it
