@@ -155,15 +155,16 @@ class RunPreset:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
-#: How ``cpu-default`` propagated, merged and treated duplicates in training when the presets
-#: derived from it were measured (``gpu-default``): kept there.
-_MEASURED_BEFORE_RULES = {
-    "propagation": "compound",
-    "merge": "topk",
+#: No duplicate rules in training (the ModelConfig defaults), as the presets derived from
+#: ``cpu-default`` were measured.
+_NO_RULES_IN_TRAINING = {
     "suppression": False,
     "suppression_threshold": 0.3,
     "track_suppression_threshold": 0.0,
 }
+#: How ``cpu-default`` propagated, merged and treated duplicates in training when
+#: ``gpu-default`` was measured: kept there.
+_MEASURED_BEFORE_RULES = {"propagation": "compound", "merge": "topk", **_NO_RULES_IN_TRAINING}
 
 
 def _presets() -> dict[str, RunPreset]:
@@ -302,8 +303,8 @@ def _presets() -> dict[str, RunPreset]:
         "(about 10 minutes on an H100)",
         cpu.tracking,
     )
-    # cpu-default with the paper's propagation, merge and rejection by mask (the ModelConfig
-    # defaults), the paper's 'learned' transition prior (as measured) and 32 slots. A fixed
+    # cpu-default (the paper's propagation and merge) with rejection by mask, the paper's
+    # 'learned' transition prior, no duplicate rules in training (as measured) and 32 slots. A fixed
     # number of steps, so the result does not depend on the host's speed: 4600 = floor(1500 s /
     # 0.325 s per step, measured with 2 threads on the 2-core machine) rounded down to 100, with
     # the ramps at the fractions cpu-default's were tuned with (5000 and 3750 of 6000 steps)
@@ -311,13 +312,9 @@ def _presets() -> dict[str, RunPreset]:
     presets["cpu-capacity"] = RunPreset(
         cpu.model.replace(
             max_objects=32,
-            propagation="gated",
-            merge="tracks",
             rejection_rule="mask",
             transition_prior="learned",
-            suppression=False,
-            suppression_threshold=0.3,
-            track_suppression_threshold=0.0,
+            **_NO_RULES_IN_TRAINING,
         ),
         cpu.train.replace(
             steps=capacity_steps,
