@@ -33,9 +33,8 @@ def decode_glimpses(
     a slot no object has claimed yet, a rejected proposal) rendering, masks and gradients are
     unchanged; with ``ModelConfig.presence_floor`` > 0 such objects are left out of the frame,
     a change of at most ``floor`` times their alpha per pixel. A step's decoding then grows with
-    the objects present rather than the slots. Elsewhere (a GPU,
-    where selecting rows would need a host sync and shapes that change, which CUDA graphs
-    forbid) every slot is decoded.
+    the objects present rather than the slots. Elsewhere (a GPU, where selecting rows would need
+    a host sync and shapes that change, which CUDA graphs forbid) every slot is decoded.
     """
     if (
         presence is None
