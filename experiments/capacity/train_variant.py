@@ -21,13 +21,28 @@ from pyro_scalor.data import load_dataset
 from pyro_scalor.eval.tracking import evaluate
 from pyro_scalor.io import save_json
 from pyro_scalor.train.config import get_run_preset
+from pyro_scalor.train.schedules import Schedule
 from pyro_scalor.train.trainer import Trainer
+
+
+def train_value(text: str):
+    """A TrainConfig value: a literal, or a schedule written ``start,end,steps,kind``."""
+    parts = text.split(",")
+    if len(parts) == 4:
+        return Schedule(float(parts[0]), float(parts[1]), int(parts[2]), parts[3])
+    return literal(text)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--preset", default="cpu-capacity")
     p.add_argument("--set", nargs="*", default=[], help="ModelConfig field=value")
+    p.add_argument(
+        "--train-set",
+        nargs="*",
+        default=[],
+        help="TrainConfig field=value; a schedule as name=start,end,steps,kind",
+    )
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--run-dir", type=Path, required=True)
@@ -37,8 +52,10 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     preset = get_run_preset(a.preset)
     changes = {k: literal(v) for k, v in (s.split("=", 1) for s in a.set)}
+    train_changes = {k: train_value(v) for k, v in (s.split("=", 1) for s in a.train_set)}
     train = preset.train.replace(
-        **{k: v for k, v in (("seed", a.seed), ("threads", a.threads)) if v is not None}
+        **train_changes,
+        **{k: v for k, v in (("seed", a.seed), ("threads", a.threads)) if v is not None},
     )
     model = train.model_config(preset.model.replace(**changes))
     if a.threads:
@@ -50,7 +67,13 @@ def main() -> None:
     scalor = Scalor.from_checkpoint(a.run_dir)
     metrics, _ = evaluate(scalor, train.data_preset, "test", num_sequences=a.eval_sequences,
                           progress=False)  # fmt: skip
-    metrics.update(preset=a.preset, changes=changes, seed=train.seed, step=scalor.step)
+    metrics.update(
+        preset=a.preset,
+        changes=changes,
+        train_changes=a.train_set,
+        seed=train.seed,
+        step=scalor.step,
+    )
     save_json(metrics, a.json)
     print({k: metrics[k] for k in ("mota", "count_mae", "precision", "recall", "step")})
 

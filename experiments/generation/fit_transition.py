@@ -14,6 +14,7 @@ learn of the posterior's dynamics. The result is a normal run folder for ``gener
 from __future__ import annotations
 
 import argparse
+import ast
 import logging
 import warnings
 from pathlib import Path
@@ -31,6 +32,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("checkpoint")
     p.add_argument("--prior", default="velocity")
+    p.add_argument("--set", nargs="*", default=[], help="other ModelConfig field=value")
     p.add_argument("--steps", type=int, default=600)
     p.add_argument("--seq-len", type=int, default=8)
     p.add_argument("--lr", type=float, default=6e-4)
@@ -44,7 +46,8 @@ def main() -> None:
     ckpt = load_checkpoint(a.checkpoint)
     base = Scalor.from_checkpoint(a.checkpoint)
     train = ckpt["train_config"]
-    model = base.config.replace(transition_prior=a.prior)
+    changes = {k: ast.literal_eval(v) for k, v in (s.split("=", 1) for s in a.set)}
+    model = base.config.replace(transition_prior=a.prior, **changes)
     scalor = Scalor(model, seed=train.seed, tracking=base.tracking)
     scalor.nets.load_state_dict(base.nets.state_dict())
     for name, param in scalor.nets.named_parameters():

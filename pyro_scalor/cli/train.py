@@ -37,6 +37,8 @@ TRAIN_OVERRIDES = (
     "max_seconds",
     "seq_len",
     "seq_window",
+    "final_seq_len",
+    "final_steps",
     "cuda_graph",
 )
 
@@ -78,6 +80,14 @@ def register(sub) -> None:
         "--seq-len", type=positive_int, help="train on windows of this many frames" + preset
     )
     p.add_argument("--seq-window", choices=SEQ_WINDOWS, help="where a window starts" + preset)
+    p.add_argument(
+        "--final-seq-len", type=positive_int, help="windows of the last --final-steps" + preset
+    )
+    p.add_argument(
+        "--final-steps",
+        type=int,
+        help="the last steps, trained on --final-seq-len windows (0: none)" + preset,
+    )
     add_device_argument(p)
     p.add_argument("--threads", type=positive_int, help="CPU threads for torch" + preset)
     p.add_argument(

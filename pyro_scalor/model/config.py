@@ -53,15 +53,19 @@ class ModelConfig:
     Priors: ``transition_prior`` for propagated what/where/depth: 'learned' (the paper's GRU
     transition), 'velocity' (a project addition: as 'learned', but the mean of the centre's
     change is the object's previous one plus the GRU's correction, so imagined objects keep
-    moving) or
-    'fixed' (standard normal); see :mod:`pyro_scalor.model.priors`. ``background_prior``
-    ('learned' GRU transition or 'fixed') likewise for z_bg.
+    moving) or 'fixed' (standard normal). ``velocity_smoothing`` (0: the last change) makes
+    the motion 'velocity' centres on an exponential average of the object's changes (see
+    :func:`pyro_scalor.model.priors.carried_motion`); see :mod:`pyro_scalor.model.priors`.
+    ``background_prior`` ('learned' GRU transition or 'fixed') likewise for z_bg.
     Guide variants: ``rejection`` (proposal-rejection on), ``attention`` (propagation attends to
     a crop of the feature map at the tracker's previous position; else the whole map).
     ``propagation`` (:data:`PROPAGATION_MODES`), ``merge`` (:data:`MERGE_MODES`) and
     ``rejection_rule`` (:data:`REJECTION_RULES`) choose the paper's behaviours (the defaults) or
-    the earlier ones. Rejection by mask: a proposal's pixels are those where its decoded alpha
-    exceeds ``rejection_proposal_alpha`` (0.3 in the official code); it is rejected when more
+    the earlier ones. ``track_admission`` (0: every discovery is tracked): an object discovered
+    at a frame is drawn there whatever its presence, but goes on to a tracker only if its
+    presence exceeded this (the official code's 0.7); model and guide alike. Rejection by
+    mask: a proposal's pixels are those where its decoded alpha exceeds
+    ``rejection_proposal_alpha`` (0.3 in the official code); it is rejected when more
     than ``rejection_threshold`` (tau, 0.3) of them lie where the propagated mask exceeds
     ``rejection_alpha`` (0.1). Rejection by box tests the proposal's whole box instead.
     ``max_objects`` sets no parameter shape: tracking may use another capacity than training.
@@ -109,11 +113,13 @@ class ModelConfig:
     rejection_rule: str = "mask"
     propagation: str = "gated"
     merge: str = "tracks"
+    track_admission: float = 0.0
     suppression: bool = False
     suppression_threshold: float = 0.3
     track_suppression_threshold: float = 0.0
     attention: bool = True
     transition_prior: str = "learned"
+    velocity_smoothing: float = 0.0
     background_prior: str = "learned"
     presence: str = "relaxed"
     weight_kl_by_presence: bool = True
@@ -162,6 +168,8 @@ class ModelConfig:
         need(0 < self.rejection_threshold <= 1, "rejection_threshold must be in (0, 1]")
         need(0 <= self.rejection_alpha < 1, "rejection_alpha must be in [0, 1)")
         need(0 <= self.rejection_proposal_alpha < 1, "rejection_proposal_alpha must be in [0, 1)")
+        need(0 <= self.velocity_smoothing < 1, "velocity_smoothing must be in [0, 1)")
+        need(0 <= self.track_admission < 1, "track_admission must be in [0, 1) (0 admits all)")
         need(0 < self.suppression_threshold <= 1, "suppression_threshold must be in (0, 1]")
         need(
             0 <= self.track_suppression_threshold <= 1,

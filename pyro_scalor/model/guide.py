@@ -23,6 +23,7 @@ import torch
 from pyro_scalor.model import sites
 from pyro_scalor.model.distributions import presence_dist, presence_mode_value, presence_value
 from pyro_scalor.model.geometry import apply_flat, crop
+from pyro_scalor.model.priors import carried_motion
 from pyro_scalor.model.program import ScalorProgram
 from pyro_scalor.model.records import GuideFrame
 from pyro_scalor.model.rejection import end_duplicate_tracks
@@ -156,11 +157,12 @@ class ScalorGuide(ScalorProgram):
             mean_box, _ = self.coder.propagation(w_loc, prev.box, prev.logit)
             g_feat, what_loc, what_scale = self._encode_glimpses(x, mean_box)
             pres_logit = apply_flat(nets.guide_tracker.presence, e, h, w_loc, g_feat, what_loc)
-        probs = self._propagation_probs(torch.sigmoid(pres_logit), prev.pres)
+        gate = self._gate(prev)
+        probs = self._propagation_probs(torch.sigmoid(pres_logit), gate)
         with plates["batch"], plates["slots"]:
-            with self._alive(prev.pres):
+            with self._alive(gate):
                 pres = self._pres(sites.prop("pres", t), probs, temperature)
-            pres = pres * prev.pres
+            pres = pres * gate
             with self._weight(pres):
                 where = self._normal(sites.prop("where", t), w_loc, w_scale)
                 box, logit = self.coder.propagation(where, prev.box, prev.logit)
@@ -174,7 +176,7 @@ class ScalorGuide(ScalorProgram):
             pres=pres,
             box=box,
             logit=logit,
-            motion=where,
+            motion=carried_motion(cfg.velocity_smoothing, prev.motion, prev.discovered, where),
             what=what,
             depth=depth,
             h=h,

@@ -20,7 +20,7 @@ import torch
 from pyro_scalor.model import sites
 from pyro_scalor.model.distributions import presence_dist, presence_value
 from pyro_scalor.model.geometry import apply_flat
-from pyro_scalor.model.priors import TRANSITIONS, background_prior
+from pyro_scalor.model.priors import TRANSITIONS, background_prior, carried_motion
 from pyro_scalor.model.program import ScalorProgram
 from pyro_scalor.model.records import ModelFrame
 from pyro_scalor.model.rejection import end_duplicate_tracks
@@ -113,12 +113,13 @@ class ScalorModel(ScalorProgram):
         cfg = self.cfg
         out = apply_flat(self.nets.prior_tracker, prev.inputs(), prev.h)  # each (..., B, K, .)
         priors = TRANSITIONS[cfg.transition_prior](out, prev.what, prev.depth, prev.motion)
-        beta = self._propagation_probs(torch.sigmoid(out["pres_logit"]), prev.pres)
+        gate = self._gate(prev)
+        beta = self._propagation_probs(torch.sigmoid(out["pres_logit"]), gate)
         with plates["batch"], plates["slots"]:
-            with self._alive(prev.pres):
+            with self._alive(gate):
                 fn = presence_dist(beta, cfg.presence, temperature)
                 v = pyro.sample(sites.prop("pres", t), fn)
-            pres = presence_value(v, cfg.presence) * prev.pres
+            pres = presence_value(v, cfg.presence) * gate
             with self._weight(pres):
                 where = pyro.sample(sites.prop("where", t), _normal(*priors["where"]))
                 what = pyro.sample(sites.prop("what", t), _normal(*priors["what"]))
@@ -129,7 +130,7 @@ class ScalorModel(ScalorProgram):
             pres=pres,
             box=box,
             logit=logit,
-            motion=where,
+            motion=carried_motion(cfg.velocity_smoothing, prev.motion, prev.discovered, where),
             what=what,
             depth=depth,
             h=out["h"],

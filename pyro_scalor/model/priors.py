@@ -13,7 +13,10 @@ tracker corrects it, so imagined objects keep moving without growing or shrinkin
 displacement explicitly: refit on a frozen guide, 'learned' imagined a 6.6 px centre error at
 step 5 of 5+5 generation and 'velocity' 3.8 px (constant-velocity extrapolation 4.5,
 experiments/generation). A new object's previous change is zero, so at its first propagation
-``velocity`` equals ``learned``. ``fixed`` is a standard normal. All three read the same tracker
+``velocity`` equals ``learned``. With ``ModelConfig.velocity_smoothing`` above 0 the motion
+an object carries is an exponential average of its changes (:func:`carried_motion`), so the
+next change is centred on its recent velocity rather than on its last, jittery, change.
+``fixed`` is a standard normal. All three read the same tracker
 outputs (the tracker's inputs do not include the motion), so the parameters, and checkpoints,
 are the same whichever is chosen.
 
@@ -64,6 +67,23 @@ def velocity_transition(
     velocity = torch.cat([torch.zeros_like(prev_motion[..., :2]), prev_motion[..., 2:]], -1)
     priors["where"] = (velocity + where_loc, where_scale)
     return priors
+
+
+def carried_motion(
+    smoothing: float, prev_motion: torch.Tensor, prev_discovered: torch.Tensor, where: torch.Tensor
+) -> torch.Tensor:
+    """The motion an object carries to its next frame (``Slots.motion``), (..., K, 4).
+
+    ``smoothing`` 0: the where change just sampled, ``where`` (the change the ``velocity``
+    prior centres the next one on). Above 0: an exponential average, ``smoothing *
+    prev_motion + (1 - smoothing) * where``, so the next change is centred on the object's
+    recent velocity rather than its last, jittery, displacement; an object discovered at the
+    previous frame (``prev_discovered`` (..., K)) has no motion yet and carries ``where``.
+    Model and guide both call this, so their states agree."""
+    if smoothing <= 0:
+        return where
+    keep = torch.where(prev_discovered, 0.0, smoothing).unsqueeze(-1).to(where.dtype)
+    return keep * prev_motion + (1 - keep) * where
 
 
 def fixed_transition(

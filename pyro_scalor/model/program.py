@@ -102,6 +102,17 @@ class ScalorProgram:
         slots = Slots.proposals(t, pres, box, logit, what, depth, self.cfg.hidden_dim)
         return slots, num_rejected
 
+    def _gate(self, prev: Slots) -> torch.Tensor:
+        """The previous presence (..., B, K) that gates propagation. With
+        ``track_admission`` > 0 an object discovered at the previous frame goes on to a tracker
+        only if its presence there was above it (else the gate is 0 and its slot is free);
+        objects already tracked are gated by their presence as they are."""
+        thr = self.cfg.track_admission
+        if thr <= 0:
+            return prev.pres
+        refused = prev.discovered & (prev.pres <= thr)
+        return torch.where(refused, torch.zeros_like(prev.pres), prev.pres)
+
     def _propagation_probs(self, probs: torch.Tensor, prev_pres: torch.Tensor) -> torch.Tensor:
         """The propagated presence's probability from the tracker's ``probs`` (..., B, K):
         multiplied by the previous presence with propagation 'compound', else as it is."""

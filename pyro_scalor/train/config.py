@@ -43,6 +43,9 @@ class TrainConfig:
     trackers to explain what they can); ``seq_len`` crops training sequences to that many
     frames (None = full), taken from the start (``seq_window`` 'first') or from a random start
     per sequence ('random', drawn from the step's seeded generator so resuming stays exact).
+    The last ``final_steps`` steps crop to ``final_seq_len`` frames instead (None = full): short
+    windows give more updates for the time, longer ones at the end let the transition prior
+    learn motion over more frames.
     ``max_seconds`` (optional) stops training once the time spent in training steps (logging and
     checkpoints excluded) reaches it, for comparisons at an equal wall-clock budget; schedules
     stay defined over ``steps``. ``optimizer`` is one of :data:`OPTIMIZERS`. ``cuda_graph`` (GPU
@@ -57,6 +60,8 @@ class TrainConfig:
     batch_size: int = 4
     seq_len: int | None = None
     seq_window: str = "first"
+    final_seq_len: int | None = None
+    final_steps: int = 0
     lr: float = 1e-4
     optimizer: str = "rmsprop"
     clip_norm: float = 1.0
@@ -85,6 +90,15 @@ class TrainConfig:
         need(self.particles >= 1, f"particles must be >= 1, got {self.particles}")
         need(0.0 <= self.discovery_dropout < 1.0, "discovery_dropout must be in [0, 1)")
         need(self.seq_len is None or self.seq_len >= 1, "seq_len must be >= 1")
+        need(
+            0 <= self.final_steps <= self.steps,
+            f"final_steps must be in [0, steps={self.steps}], got {self.final_steps}",
+        )
+        need(self.final_seq_len is None or self.final_seq_len >= 1, "final_seq_len must be >= 1")
+        need(
+            not (self.cuda_graph and self.final_steps and self.final_seq_len != self.seq_len),
+            "cuda_graph replays one step shape: leave final_steps at 0 with it",
+        )
         need(
             self.seq_window in SEQ_WINDOWS,
             f"unknown seq_window {self.seq_window!r}; valid choices: {', '.join(SEQ_WINDOWS)}",

@@ -268,6 +268,8 @@ class Trainer:
         idx = torch.randint(len(self.dataset), (self.cfg.batch_size,), generator=gen)
         video = torch.stack([self.dataset[int(i)]["video"] for i in idx])
         length = self.cfg.seq_len
+        if self.cfg.final_steps and step >= self.cfg.steps - self.cfg.final_steps:
+            length = self.cfg.final_seq_len
         if length is not None and length < video.shape[1]:
             if self.cfg.seq_window == "random":
                 b, t = video.shape[:2]

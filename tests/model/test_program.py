@@ -15,6 +15,7 @@ from pyro.poutine.util import site_is_subsample
 from pyro_scalor.api import Scalor
 from pyro_scalor.model import sites
 from pyro_scalor.model.config import get_model_config
+from pyro_scalor.model.slots import Slots
 from pyro_scalor.train.diagnostics import loss_terms
 from pyro_scalor.train.objectives import make_objective
 from tests.conftest import make_video  # (B, T, 3, 64, 64) by default
@@ -496,3 +497,37 @@ def test_a_confident_tracker_keeps_its_object_over_8_frames(presence, program):
         faded = _presence_of_first_objects(old.model, presence, **kw)[-1]
         kept = _presence_of_first_objects(new.model, presence, **kw)[-1]
         assert faded < kept
+
+
+# ------------------------------------------------------------------------------------------
+# track admission: a discovery becomes a tracker only above a presence
+
+
+def test_track_admission_gates_only_fresh_discoveries_below_it():
+    s = scalor_for(track_admission=0.7)
+    prev = Slots.empty((1,), 4, s.config.z_what_dim, s.config.hidden_dim)
+    prev.pres = torch.tensor([[0.9, 0.5, 0.5, 0.7]])
+    prev.discovered = torch.tensor([[True, True, False, True]])
+    # discovered at 0.9: tracked; at 0.5 and exactly 0.7: refused; propagated at 0.5: kept
+    assert torch.equal(s.model._gate(prev), torch.tensor([[0.9, 0.0, 0.5, 0.0]]))
+    assert torch.equal(s.guide._gate(prev), torch.tensor([[0.9, 0.0, 0.5, 0.0]]))
+    assert torch.equal(scalor_for().model._gate(prev), prev.pres)  # 0: every discovery
+    with pytest.raises(ValueError, match="track_admission"):
+        get_model_config("tiny", track_admission=1.0)
+
+
+@pytest.mark.parametrize("program", ["model", "guide"])
+def test_refused_discoveries_are_drawn_but_not_tracked(program):
+    # discovery presence near 0.5 (bias 0) and an admission above every relaxed sample: the
+    # t = 0 objects are drawn at t = 0 and gone from t = 1 on; with admission 0 they stay
+    kw = dict(temperature=1.0, disc_pres_prior=0.999)
+    video = make_video(t=8)
+    for admission, stays in ((0.0, True), (0.9999999, False)):
+        s = scalor_for(prop_presence_bias=20.0, disc_presence_bias=0.0,
+                       track_admission=admission)  # fmt: skip
+        if program == "model":
+            pres = _presence_of_first_objects(s.model, "relaxed", **kw)
+        else:
+            pres = _presence_of_first_objects(s.guide, "relaxed", video, **kw)
+        assert pres[0] > 0.5
+        assert (min(pres[1:]) > 0.5) is stays, (admission, pres)

@@ -16,6 +16,7 @@ from pyro_scalor.api import Scalor
 from pyro_scalor.model import sites
 from pyro_scalor.model.handlers import NoiseScale
 from pyro_scalor.model.priors import (
+    carried_motion,
     TRANSITIONS,
     fixed_transition,
     learned_transition,
@@ -78,10 +79,10 @@ START_LOGIT = torch.tensor([[0.0, 0.0], [0.4, -0.3]])
 START_MOTION = torch.tensor([[0.0, 0.0, 0.3, -0.2], [0.4, -0.3, -0.5, 0.25]])
 
 
-def propagate_at_prior_means(prior: str, n_frames: int) -> tuple[list[Slots], Scalor]:
+def propagate_at_prior_means(prior: str, n_frames: int, **overrides) -> tuple[list[Slots], Scalor]:
     """Propagate two present objects (of four slots) ``n_frames`` frames with every Gaussian
     latent at its prior mean, the prior tracker's where loc zeroed (its other outputs random)."""
-    s = scalor_for(transition_prior=prior)
+    s = scalor_for(transition_prior=prior, **overrides)
     cfg = s.config
     trans = s.nets.prior_tracker.trans
     with torch.no_grad():
@@ -120,6 +121,29 @@ def test_velocity_prior_extrapolates_constant_velocity():
             torch.testing.assert_close(slots.motion[0, k], moving, atol=1e-6, rtol=0)
     # the what mean moved (the tracker's other outputs are not zero): only where is pinned
     assert not torch.allclose(frames[0].what, frames[1].what)
+
+
+def test_smoothed_motion_is_an_exponential_average_from_the_first_change():
+    prev = torch.tensor([[0.2, 0.4, 1.0, -1.0], [0.2, 0.4, 1.0, -1.0]])
+    where = torch.tensor([[0.0, 0.0, 0.0, 1.0], [0.0, 0.0, 0.0, 1.0]])
+    discovered = torch.tensor([False, True])
+    out = carried_motion(0.5, prev, discovered, where)
+    # tracked: halfway; discovered at the previous frame: its first change, as it is
+    torch.testing.assert_close(out, torch.tensor([[0.1, 0.2, 0.5, 0.0], [0.0, 0.0, 0.0, 1.0]]))
+    assert carried_motion(0.0, prev, discovered, where) is where
+    with pytest.raises(ValueError, match="velocity_smoothing"):
+        scalor_for(velocity_smoothing=1.0)
+
+
+def test_smoothed_velocity_prior_still_extrapolates_constant_velocity():
+    # the average of a constant change is that change: the same straight lines as unsmoothed
+    plain, _ = propagate_at_prior_means("velocity", 3)
+    smooth, _ = propagate_at_prior_means("velocity", 3, velocity_smoothing=0.7)
+    for a, b in zip(plain, smooth, strict=True):
+        torch.testing.assert_close(a.box, b.box, atol=1e-6, rtol=0)
+        # the centre part (the part the prior uses); the scale part is averaged with the
+        # start's, which the prior does not read
+        torch.testing.assert_close(a.motion[..., 2:], b.motion[..., 2:], atol=1e-6, rtol=0)
 
 
 def test_learned_prior_with_zero_where_loc_stands_still():

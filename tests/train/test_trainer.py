@@ -112,6 +112,21 @@ def test_random_windows_are_contiguous_seeded_and_vary(tmp_path, dataset):
         smoke_cfg(seq_window="middle")
 
 
+def test_the_last_steps_train_on_their_own_window_length(tmp_path, dataset):
+    cfg = smoke_cfg(steps=5, seq_len=2, seq_window="random", final_seq_len=3, final_steps=2)
+    trainer = make_trainer(tmp_path, cfg, dataset)
+    # steps 0-2 on 2-frame windows, the last two (3 and 4) on 3-frame ones
+    assert [trainer.batch(k).shape[1] for k in range(5)] == [2, 2, 2, 3, 3]
+    full = make_trainer(tmp_path / "f", cfg.replace(final_seq_len=None), dataset)
+    assert full.batch(4).shape[1] == dataset[0]["video"].shape[0]  # None: whole sequences
+    trainer.fit()
+    assert trainer.step == 5
+    with pytest.raises(ValueError, match="final_steps"):
+        smoke_cfg(steps=5, final_steps=6)
+    with pytest.raises(ValueError, match="cuda_graph"):
+        smoke_cfg(seq_len=2, final_seq_len=3, final_steps=1, cuda_graph=True)
+
+
 def test_fit_trains_logs_and_checkpoints(tmp_path, dataset, monkeypatch):
     saves = record_saves(monkeypatch)
     trainer = make_trainer(tmp_path, smoke_cfg(steps=3, checkpoint_every=2), dataset)
