@@ -96,10 +96,6 @@ class TrainConfig:
         )
         need(self.final_seq_len is None or self.final_seq_len >= 1, "final_seq_len must be >= 1")
         need(
-            not (self.cuda_graph and self.final_steps and self.final_seq_len != self.seq_len),
-            "cuda_graph replays one step shape: leave final_steps at 0 with it",
-        )
-        need(
             self.seq_window in SEQ_WINDOWS,
             f"unknown seq_window {self.seq_window!r}; valid choices: {', '.join(SEQ_WINDOWS)}",
         )
@@ -175,7 +171,11 @@ _NO_RULES_IN_TRAINING = {
     "suppression": False,
     "suppression_threshold": 0.3,
     "track_suppression_threshold": 0.0,
+    "velocity_smoothing": 0.0,
 }
+#: The training windows of the presets derived from ``cpu-default`` as they were measured: the
+#: same length throughout.
+_NO_FINAL_WINDOWS = {"final_seq_len": None, "final_steps": 0}
 #: How ``cpu-default`` propagated, merged and treated duplicates in training when
 #: ``gpu-default`` was measured: kept there.
 _MEASURED_BEFORE_RULES = {"propagation": "compound", "merge": "topk", **_NO_RULES_IN_TRAINING}
@@ -186,9 +186,8 @@ def _presets() -> dict[str, RunPreset]:
     ref = get_model_config("reference")
     presets = {
         "cpu-default": RunPreset(
-            # 12 slots: the most objects a dsprites-ld scene holds (with 32 slots the same
-            # configuration scored MOTA 0.794-0.801 and count MAE 0.103-0.110 over three seeds,
-            # just short of the targets: experiments/capacity/); boxes of 5-14 px around
+            # 32 slots: a capacity, not the data's count (dsprites-ld holds at most 12; the
+            # same run with 12 slots: experiments/capacity/); boxes of 5-14 px around
             # dsprites-ld's 7-13 px objects (fewer boxes over two); z_what 8 and a background
             # painted at 16x16 (smooth backgrounds): both tracked better and cost less per step;
             # the discovery head sees the frame where the propagated objects draw nothing, and
@@ -197,19 +196,18 @@ def _presets() -> dict[str, RunPreset]:
             # discovery never displaces a present track), rejection by box (it found more
             # objects than by mask at 32 slots) and the duplicate rules in training acting on
             # contained boxes only (a proposal more than 0.8 inside a more present one's box; a
-            # tracker with box IoU > 0.5 with an older one): seed 0, 5,400 steps, dsprites-ld
-            # test MOTA 0.822, count MAE 0.093, against 0.835 / 0.101 with presence that
-            # compounds, the top-K merge and no rules in training. The 'velocity' transition
-            # prior (an object's next centre change centred on its last one) tracked better
-            # than the paper's 'learned' one (MOTA 0.834 and count MAE 0.085 against 0.819 and
-            # 0.101, compounding presence) and imagines motion (5+5 generation: 4.2 px at step 5
-            # against 9.2 px). Objects with presence at or below 1e-4 are not decoded or drawn
-            # on the CPU: in a trained run's steps that skips 63% of the decoded slots at K=32
-            # and 90% at K=128 and changes the gradient by at most 5e-4 of its norm
-            # (experiments/capacity/presence_floor.py)
+            # tracker with box IoU > 0.5 with an older one). The 'velocity' transition prior
+            # (an object's next centre change centred on its motion) tracked better than the
+            # paper's 'learned' one and imagines motion; its motion is an average of the
+            # object's changes (velocity_smoothing 0.5: 5+5 generation 2.7 px at step 5 against
+            # 3.3 px for the last change alone, experiments/generation/). Objects with presence
+            # at or below 1e-4 are not decoded or drawn on the CPU: in a trained run's steps that
+            # skips 63% of the decoded slots at K=32 and changes the gradient by at most 5e-4 of
+            # its norm (experiments/capacity/presence_floor.py)
             cpu_model.replace(
                 transition_prior="velocity",
-                max_objects=12,
+                velocity_smoothing=0.5,
+                max_objects=32,
                 min_scale=0.08,
                 max_scale=0.22,
                 z_what_dim=8,
@@ -225,13 +223,16 @@ def _presets() -> dict[str, RunPreset]:
                 presence_floor=1e-4,
             ),
             # 4-frame windows: twice the updates of full 8-frame sequences in the same time,
-            # which measured far better within the 30-minute budget; a fixed 5400 steps, so the
-            # same command and seed give the same result on a slow or busy host (0.28 s per
-            # step on the 2-core machine: 25 minutes), with the ramps over 5000 and 3750 steps
-            # it was tuned with; no discovery dropout (objects entering the view are found more
-            # often without it, and rejection keeps the propagated fraction high); Adam at 6e-4
-            # rather than RMSprop at 3e-4 (higher MOTA on two seeds, equal count error).
-            # --max-seconds still stops a run at a time budget
+            # which measured far better within the 30-minute budget; whole 8-frame sequences
+            # for the last 600 steps, so the transition learns motion over more frames; a fixed
+            # 5400 steps, so the same command and seed give the same result on a slow or busy
+            # host; the temperature ramp over 5000 steps; the discovery prior falls to 1e-8
+            # over 1000 steps (over 3750, 32 slots learned to explain objects by parts and
+            # scored MOTA 0.794-0.801, count MAE 0.103-0.110 over three seeds); no discovery
+            # dropout (objects entering the view are found more often without it, and rejection
+            # keeps the propagated fraction high); Adam at 6e-4 rather than RMSprop at 3e-4
+            # (higher MOTA on two seeds, equal count error). --max-seconds still stops a run at
+            # a time budget
             TrainConfig(
                 steps=5400,
                 optimizer="adam",
@@ -239,12 +240,14 @@ def _presets() -> dict[str, RunPreset]:
                 num_train=10000,
                 seq_len=4,
                 seq_window="random",
+                final_seq_len=8,
+                final_steps=600,
                 discovery_dropout=0.0,
                 temperature=Schedule(1.0, 0.5, 5000, "linear"),
-                disc_pres_prior=Schedule(0.1, 1e-8, 3750, "exponential"),
+                disc_pres_prior=Schedule(0.1, 1e-8, 1000, "exponential"),
             ),
-            "the default model and training for dsprites-ld on a 2-core CPU: a fixed 5400 steps, "
-            "about 25 minutes",
+            "the default model and training for dsprites-ld on a 2-core CPU: 32 slots, a fixed "
+            "5400 steps, about 30 minutes",
             # tracked with stricter duplicate rules than trained with: proposals overlapping a
             # more present one by more than half are suppressed and trackers on one object (box
             # IoU > 0.5) are ended (thresholds chosen on validation sequences)
@@ -290,13 +293,14 @@ def _presets() -> dict[str, RunPreset]:
     cpu = presets["cpu-default"]
     # 14,400 steps (three times a 4800-step run) at about 0.02 s each on an H100; the eager
     # loss-term logging and checkpoints run less often, as a graphed step is 10x cheaper. It
-    # keeps the settings of its measured GPU run where they differ from cpu-default's: RMSprop
-    # at 3e-4, ramps over 4000 and 3000 steps, likelihood std 0.1 and no discovery residual
-    # (cpu-default's Adam, std 0.2 and residual are not measured on the GPU); like cpu-default
-    # it keeps the compounding presence, the top-K merge, rejection by box, no duplicate rules
-    # in training and the 'learned' transition prior it was measured with
+    # keeps the settings of its measured GPU run where they differ from cpu-default's: 12
+    # slots, RMSprop at 3e-4, ramps over 4000 and 3000 steps, likelihood std 0.1, no discovery
+    # residual and the same window length throughout (cpu-default's are not measured on the
+    # GPU); it keeps the compounding presence, the top-K merge, rejection by box, no duplicate
+    # rules in training and the 'learned' transition prior it was measured with
     presets["gpu-default"] = RunPreset(
         cpu.model.replace(
+            max_objects=12,
             discovery_residual=False,
             likelihood_std=0.1,
             transition_prior="learned",
@@ -312,6 +316,7 @@ def _presets() -> dict[str, RunPreset]:
             lr=3e-4,
             temperature=Schedule(1.0, 0.5, 4000, "linear"),
             disc_pres_prior=Schedule(0.1, 1e-8, 3000, "exponential"),
+            **_NO_FINAL_WINDOWS,
         ),
         "the cpu-default model trained 3x longer with the step replayed as a CUDA graph "
         "(about 10 minutes on an H100)",
@@ -335,6 +340,7 @@ def _presets() -> dict[str, RunPreset]:
             max_seconds=None,
             temperature=Schedule(1.0, 0.5, capacity_steps * 5000 // 6000, "linear"),
             disc_pres_prior=Schedule(0.1, 1e-8, capacity_steps * 3750 // 6000, "exponential"),
+            **_NO_FINAL_WINDOWS,
         ),
         "cpu-default with the paper's propagation, merge and mask rejection, 32 slots and a "
         "fixed 4600 steps (about 30 minutes on a 2-core CPU)",

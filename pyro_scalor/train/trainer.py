@@ -228,6 +228,11 @@ class Trainer:
         nets = self.scalor.nets
         if self.cfg.cuda_graph:
             validate_video(video)  # the graph itself skips the program's input checks
+            captured = self._graphed.static.get("video") if self._graphed is not None else None
+            if captured is not None and captured.shape != video.shape:
+                # a new window length (``final_seq_len``): the graph replays one shape only
+                log.info("batch shape %s: capturing the step again", tuple(video.shape))
+                self._graphed = None
             if self._graphed is None:
                 self._graphed = GraphedStep(
                     self.objective,

@@ -16,8 +16,8 @@ from pyro_scalor.api import Scalor
 from pyro_scalor.model import sites
 from pyro_scalor.model.handlers import NoiseScale
 from pyro_scalor.model.priors import (
-    carried_motion,
     TRANSITIONS,
+    carried_motion,
     fixed_transition,
     learned_transition,
     velocity_transition,

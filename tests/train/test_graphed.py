@@ -285,7 +285,8 @@ def test_gpu_default_preset_is_the_measured_gpu_run_trained_with_a_graph():
     assert (gpu.model.likelihood_std, gpu.model.discovery_residual) == (0.1, False)
     assert (cpu.model.likelihood_std, cpu.model.discovery_residual) == (0.2, True)
     # besides these, only the propagation, merge and duplicate rules it was measured with differ
-    kept = ("propagation", "merge", "suppression", "suppression_threshold")
+    kept = ("propagation", "merge", "suppression", "suppression_threshold", "max_objects")
+    kept += ("velocity_smoothing",)
     kept_gpu = {k: getattr(gpu.model, k) for k in kept + ("track_suppression_threshold",)}
     assert kept_gpu["propagation"] == "compound" and not kept_gpu["suppression"]
     assert gpu.model == cpu.model.replace(
@@ -311,7 +312,9 @@ def test_gpu_default_preset_is_the_measured_gpu_run_trained_with_a_graph():
             "disc_pres_prior",
         )
     }
+    assert (gpu.model.max_objects, gpu.train.final_steps) == (12, 0)  # as measured
     keep = {"log_every": cpu.train.log_every, "checkpoint_every": cpu.train.checkpoint_every}
+    keep |= {"final_seq_len": cpu.train.final_seq_len, "final_steps": cpu.train.final_steps}
     assert cpu.train.replace(**measured) == gpu.train.replace(**keep)
 
 

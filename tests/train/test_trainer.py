@@ -123,8 +123,30 @@ def test_the_last_steps_train_on_their_own_window_length(tmp_path, dataset):
     assert trainer.step == 5
     with pytest.raises(ValueError, match="final_steps"):
         smoke_cfg(steps=5, final_steps=6)
-    with pytest.raises(ValueError, match="cuda_graph"):
-        smoke_cfg(seq_len=2, final_seq_len=3, final_steps=1, cuda_graph=True)
+
+
+def test_a_new_window_length_captures_the_graphed_step_again(tmp_path, dataset, monkeypatch):
+    # no GPU needed: a stand-in for GraphedStep records what it was built for
+    from pyro_scalor.train import trainer as trainer_module
+
+    built = []
+
+    class FakeGraphedStep:
+        def __init__(self, *args):
+            self.static = {}
+            built.append(self)
+
+        def __call__(self, video, lr, **kw):
+            self.static.setdefault("video", torch.empty_like(video))
+            return torch.tensor(1.0), torch.tensor(0.5)
+
+    monkeypatch.setattr(trainer_module, "GraphedStep", FakeGraphedStep)
+    trainer = make_trainer(tmp_path, smoke_cfg(seq_len=2), dataset)
+    trainer.cfg = trainer.cfg.replace(cuda_graph=True)
+    short, long = trainer.batch(0), dataset[0]["video"][None].repeat(2, 1, 1, 1, 1)
+    for video in (short, short, long, long):
+        assert trainer.train_step(video, {}, 1e-3) == (1.0, 0.5)
+    assert len(built) == 2  # captured once per shape
 
 
 def test_fit_trains_logs_and_checkpoints(tmp_path, dataset, monkeypatch):
