@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import json
 import statistics
 import tempfile
@@ -44,10 +45,13 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--set", nargs="*", default=[], help="ModelConfig field=value")
     p.add_argument("--checkpoint", help="a trained run (folder or checkpoint file) to time")
+    p.add_argument("--seq-len", type=int, help="frames per training window (default: the preset's)")
     p.add_argument("--json", help="write the rows here")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     preset = get_run_preset(a.preset)
+    if a.seq_len:
+        preset = dataclasses.replace(preset, train=preset.train.replace(seq_len=a.seq_len))
     changes = {k: literal(v) for k, v in (s.split("=", 1) for s in a.set)}
     data = load_dataset(preset.train.data_preset, "train", num_sequences=64)
     ckpt = load_checkpoint(a.checkpoint) if a.checkpoint else None
