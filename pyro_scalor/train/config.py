@@ -78,6 +78,12 @@ class TrainConfig:
     max_seconds: float | None = None
     cuda_graph: bool = False
 
+    def window(self, step: int) -> int | None:
+        """Frames per training window at ``step`` (None: whole sequences)."""
+        if self.final_steps and step >= self.steps - self.final_steps:
+            return self.final_seq_len
+        return self.seq_len
+
     def __post_init__(self) -> None:
         def need(cond: bool, msg: str) -> None:
             if not cond:

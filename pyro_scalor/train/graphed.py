@@ -112,6 +112,14 @@ class GraphedStep:
         self.optimizer.step()
         return loss.detach(), norm
 
+    def fits(self, video: torch.Tensor) -> bool:
+        """Whether ``video`` has the shape this step was captured for (any, before capture)."""
+        captured = self.static.get("video")
+        if captured is None or captured.shape == video.shape:
+            return True
+        log.info("batch shape %s: the step is captured again", tuple(video.shape))
+        return False
+
     def _load(self, video, temperature, disc_pres_prior, discovery_mask, lr) -> None:
         s = self.static
         if not s:

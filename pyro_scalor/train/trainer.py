@@ -228,11 +228,8 @@ class Trainer:
         nets = self.scalor.nets
         if self.cfg.cuda_graph:
             validate_video(video)  # the graph itself skips the program's input checks
-            captured = self._graphed.static.get("video") if self._graphed is not None else None
-            if captured is not None and captured.shape != video.shape:
-                # a new window length (``final_seq_len``): the graph replays one shape only
-                log.info("batch shape %s: capturing the step again", tuple(video.shape))
-                self._graphed = None
+            if self._graphed is not None and not self._graphed.fits(video):
+                self._graphed = None  # a new window length: a graph replays one shape only
             if self._graphed is None:
                 self._graphed = GraphedStep(
                     self.objective,
@@ -272,9 +269,7 @@ class Trainer:
         gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step)
         idx = torch.randint(len(self.dataset), (self.cfg.batch_size,), generator=gen)
         video = torch.stack([self.dataset[int(i)]["video"] for i in idx])
-        length = self.cfg.seq_len
-        if self.cfg.final_steps and step >= self.cfg.steps - self.cfg.final_steps:
-            length = self.cfg.final_seq_len
+        length = self.cfg.window(step)
         if length is not None and length < video.shape[1]:
             if self.cfg.seq_window == "random":
                 b, t = video.shape[:2]

@@ -136,6 +136,8 @@ def test_a_new_window_length_captures_the_graphed_step_again(tmp_path, dataset, 
             self.static = {}
             built.append(self)
 
+        fits = trainer_module.GraphedStep.fits
+
         def __call__(self, video, lr, **kw):
             self.static.setdefault("video", torch.empty_like(video))
             return torch.tensor(1.0), torch.tensor(0.5)
