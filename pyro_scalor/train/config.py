@@ -202,7 +202,8 @@ def _presets() -> dict[str, RunPreset]:
             # discovery never displaces a present track), rejection by box (it found more
             # objects than by mask at 32 slots) and the duplicate rules in training acting on
             # contained boxes only (a proposal more than 0.8 inside a more present one's box; a
-            # tracker with box IoU > 0.5 with an older one). The 'velocity' transition prior
+            # tracker with box IoU > 0.5 with an older one): three seeds, dsprites-ld test MOTA
+            # 0.798 / 0.814 / 0.805, count MAE 0.091 / 0.085 / 0.090. The 'velocity' prior
             # (an object's next centre change centred on its motion) tracked better than the
             # paper's 'learned' one and imagines motion; its motion is an average of the
             # object's changes (velocity_smoothing 0.5: 5+5 generation 2.7 px at step 5 against
