@@ -139,6 +139,13 @@ def test_smoothed_velocity_prior_still_extrapolates_constant_velocity():
     # the average of a constant change is that change: the same straight lines as unsmoothed
     plain, _ = propagate_at_prior_means("velocity", 3)
     smooth, _ = propagate_at_prior_means("velocity", 3, velocity_smoothing=0.7)
+    # the model carries the average: after one frame 0.7 of the start's motion and 0.3 of the
+    # move (the move is the unsmoothed run's motion; the scale part's move is 0, the start's not)
+    start = plain[0].motion.clone()
+    start[0, :2] = START_MOTION
+    expected = 0.7 * start + 0.3 * plain[0].motion
+    torch.testing.assert_close(smooth[0].motion[0, :2], expected[0, :2], atol=1e-6, rtol=0)
+    assert not torch.allclose(smooth[0].motion[0, :2, :2], plain[0].motion[0, :2, :2])
     for a, b in zip(plain, smooth, strict=True):
         torch.testing.assert_close(a.box, b.box, atol=1e-6, rtol=0)
         # the centre part (the part the prior uses); the scale part is averaged with the
