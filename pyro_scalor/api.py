@@ -201,7 +201,8 @@ class Scalor:
         """Infer objects in ``video`` (B, T, C, H, W) with posterior modes; see TrackingResult.
 
         ``chunk`` sequences run at a time; ``tracking`` (default ``self.tracking``) sets the
-        duplicate rules; ``max_objects`` the slot capacity K (default: the trained one).
+        duplicate rules and the discovery threshold; ``max_objects`` the slot capacity K
+        (default: the trained one).
         """
         if chunk < 1:
             raise ValueError(f"chunk must be >= 1 (sequences per pass), got {chunk}")
@@ -209,9 +210,11 @@ class Scalor:
         video = validate_video(
             video, channels=(cfg.channels,), height=cfg.image_size, width=cfg.image_size
         ).to(self.device)
+        tracking = tracking if tracking is not None else self.tracking
         programs = self.inference_programs(tracking, max_objects)
+        threshold = tracking.discovery_threshold
         parts = [
-            self._track_chunk(programs, video[i : i + chunk], temperature, min_area)
+            self._track_chunk(programs, video[i : i + chunk], temperature, min_area, threshold)
             for i in range(0, video.shape[0], chunk)
         ]
         return TrackingResult.cat(parts)
@@ -279,8 +282,11 @@ class Scalor:
         if seed is not None:
             pyro.set_rng_seed(seed)
         kw = dict(temperature=temperature, disc_pres_prior=disc_pres_prior)
+        tracking = tracking if tracking is not None else self.tracking
         model, guide = self.inference_programs(tracking, max_objects)
-        trace = poutine.trace(guide).get_trace(video, deterministic=True, **kw)
+        trace = poutine.trace(guide).get_trace(
+            video, deterministic=True, discovery_threshold=tracking.discovery_threshold, **kw
+        )
         frames: list[ModelFrame] = []
         NoiseScale(noise_scale)(poutine.replay(model, trace=trace))(
             video, num_frames=video.shape[1] + horizon, record=frames, **kw
@@ -304,9 +310,14 @@ class Scalor:
         )
 
     def _track_chunk(
-        self, programs, video: torch.Tensor, temperature: float, min_area: int
+        self, programs, video: torch.Tensor, temperature: float, min_area: int, threshold: float
     ) -> TrackingResult:
-        kw = dict(temperature=temperature, disc_pres_prior=1e-3, deterministic=True)
+        kw = dict(
+            temperature=temperature,
+            disc_pres_prior=1e-3,
+            deterministic=True,
+            discovery_threshold=threshold,
+        )
         model, guide = programs
         guide_frames: list[GuideFrame] = []
         model_frames: list[ModelFrame] = []

@@ -204,6 +204,36 @@ def test_tracking_config_changes_and_validation():
         TrackingConfig(suppression_threshold=0.0)
     with pytest.raises(ValueError, match="track_suppression_threshold must be in"):
         TrackingConfig(track_suppression_threshold=1.5)
+    with pytest.raises(ValueError, match="discovery_threshold must be in"):
+        TrackingConfig(discovery_threshold=1.0)
+    # the discovery threshold acts on the guide's modes, not on the programs' config
+    assert TrackingConfig(discovery_threshold=0.7).model_changes(trained_with) == {}
+
+
+def test_discovery_threshold_keeps_only_confident_discoveries():
+    cfg = get_model_config("tiny", suppression=False, rejection=False, max_objects=64)
+    scalor = Scalor(cfg, seed=0, tracking=TrackingConfig(suppression=False))
+    with torch.no_grad():  # every cell's discovery present with probability sigmoid(0.5) = 0.62
+        scalor.nets.discovery_head.net[-1].bias[0] = 0.5
+    video = make_video()
+    loose = scalor.track(video)
+    strict = scalor.track(
+        video, tracking=TrackingConfig(suppression=False, discovery_threshold=0.7)
+    )
+    cells = cfg.num_cells
+    # at 0.5 the discoveries of frame 0 are all (or nearly all) objects; at 0.7 only those whose
+    # head output rose above logit(0.7) = 0.85, so strictly fewer
+    assert loose.num_discovered[:, 0].min() > cells // 2
+    assert (strict.num_discovered[:, 0] < loose.num_discovered[:, 0]).all()
+    # the same threshold through generate's inference of the observed frames
+    gen = scalor.generate(
+        video,
+        1,
+        noise_scale=0.0,
+        seed=0,
+        tracking=TrackingConfig(suppression=False, discovery_threshold=0.99),
+    )
+    assert gen.presence[:, 0].sum() < loose.presence[:, 0].sum()
 
 
 def test_track_suppresses_duplicate_discoveries():

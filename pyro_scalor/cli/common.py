@@ -141,6 +141,13 @@ def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
         help="box IoU above which the younger of two trackers is ended, 0 never "
         "(default: the checkpoint's)",
     )
+    p.add_argument(
+        "--discovery-threshold",
+        type=probability,
+        default=None,
+        help="presence a discovery needs to count as an object, 0.5 the mode "
+        "(default: the checkpoint's)",
+    )
 
 
 def apply_tracking_arguments(args, scalor) -> None:
@@ -151,6 +158,7 @@ def apply_tracking_arguments(args, scalor) -> None:
         for k, v in (
             ("suppression_threshold", args.suppression_threshold),
             ("track_suppression_threshold", args.track_suppression_threshold),
+            ("discovery_threshold", args.discovery_threshold),
         )
         if v is not None
     }

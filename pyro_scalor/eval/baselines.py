@@ -107,13 +107,18 @@ def last_observed_slots(scalor, video, *, temperature: float = 0.1, max_objects=
     from pyro_scalor.model import sites
     from pyro_scalor.model.records import stack_frames
 
-    tracking = kw.pop("tracking", None)
+    tracking = kw.pop("tracking", None) or scalor.tracking
     _, guide = scalor.inference_programs(tracking, max_objects)
     video = video.to(scalor.device)
     record: list = []
     with torch.no_grad():
         trace = poutine.trace(guide).get_trace(
-            video, deterministic=True, record=record, temperature=temperature, **kw
+            video,
+            deterministic=True,
+            discovery_threshold=tracking.discovery_threshold,
+            record=record,
+            temperature=temperature,
+            **kw,
         )
     frames = stack_frames(record)
     t0 = video.shape[1] - 1

@@ -220,11 +220,16 @@ class TrackingConfig:
     trained programs as they are. ``suppression_threshold`` and ``track_suppression_threshold``
     replace the model config's thresholds while tracking (None keeps the model's; 0 disables
     ending duplicate trackers).
+
+    ``discovery_threshold`` is the presence probability a discovery needs to count as an object
+    (and go on to a tracker) with posterior modes: 0.5 is the mode; the public SCALOR code hands
+    a discovery to a tracker only above 0.7. Propagated objects keep the mode.
     """
 
     suppression: bool = True
     suppression_threshold: float | None = None
     track_suppression_threshold: float | None = None
+    discovery_threshold: float = 0.5
 
     def __post_init__(self) -> None:
         s, ts = self.suppression_threshold, self.track_suppression_threshold
@@ -233,6 +238,11 @@ class TrackingConfig:
         if ts is not None and not 0 <= ts <= 1:
             raise ValueError(
                 f"TrackingConfig: track_suppression_threshold must be in [0, 1], got {ts}"
+            )
+        if not 0 < self.discovery_threshold < 1:
+            raise ValueError(
+                "TrackingConfig: discovery_threshold must be in (0, 1), "
+                f"got {self.discovery_threshold}"
             )
 
     def model_changes(self, model: ModelConfig) -> dict:

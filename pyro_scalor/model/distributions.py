@@ -56,9 +56,10 @@ def presence_value(value: torch.Tensor, mode: str) -> torch.Tensor:
     return torch.sigmoid(value) if mode == "relaxed" else value
 
 
-def presence_mode_value(probs: torch.Tensor, mode: str) -> torch.Tensor:
-    """A deterministic site value for presence ``probs``: hard 0/1 decision at 0.5."""
-    hard = (probs > 0.5).to(probs.dtype)
+def presence_mode_value(probs: torch.Tensor, mode: str, threshold: float = 0.5) -> torch.Tensor:
+    """A deterministic site value for presence ``probs``: hard 0/1 decision, present above
+    ``threshold`` (0.5: the mode)."""
+    hard = (probs > threshold).to(probs.dtype)
     if mode == "relaxed":
         # a large finite logit, so that sigmoid gives exactly the hard decision in float32
         return (hard * 2 - 1) * 30.0

@@ -45,6 +45,7 @@ class ScalorGuide(ScalorProgram):
         disc_pres_prior: float = 0.1,
         discovery_mask: torch.Tensor | None = None,
         deterministic: bool = False,
+        discovery_threshold: float = 0.5,
         record: list[GuideFrame] | None = None,
     ) -> None:
         """Sample every latent site given ``video`` (B, T, C, H, W)."""
@@ -58,6 +59,7 @@ class ScalorGuide(ScalorProgram):
         self.nets.alpha_memo.clear()
         cfg, nets = self.cfg, self.nets
         self._det = deterministic
+        self._disc_threshold = float(discovery_threshold)
         plates = self._plates(b, video.device)
         features = self._features(video)
         slots = Slots.empty((b,), cfg.max_objects, cfg.z_what_dim, cfg.hidden_dim, video.device)
@@ -123,9 +125,12 @@ class ScalorGuide(ScalorProgram):
             return pyro.sample(name, dist.Delta(mode_value, event_dim=fn.event_dim))
         return pyro.sample(name, fn)
 
-    def _pres(self, name: str, probs: torch.Tensor, temperature: float) -> torch.Tensor:
+    def _pres(
+        self, name: str, probs: torch.Tensor, temperature: float, threshold: float = 0.5
+    ) -> torch.Tensor:
+        """Presence site ``name``; its mode is present above ``threshold``."""
         fn = presence_dist(probs, self.cfg.presence, temperature)
-        v = self._sample(name, fn, presence_mode_value(probs, self.cfg.presence))
+        v = self._sample(name, fn, presence_mode_value(probs, self.cfg.presence, threshold))
         return presence_value(v, self.cfg.presence)
 
     def _normal(self, name: str, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -196,7 +201,8 @@ class ScalorGuide(ScalorProgram):
         feat = feat.expand(lead + feat.shape[-3:])
         head = apply_flat(nets.discovery_head, torch.cat([feat, mask_feat], -3), keep=3)
         with plates["batch"], plates["cells"], self._mask(dmask):  # head: (..., B, HW, .)
-            pres = self._pres(sites.disc("pres", t), torch.sigmoid(head.pres_logit), temperature)
+            probs = torch.sigmoid(head.pres_logit)
+            pres = self._pres(sites.disc("pres", t), probs, temperature, self._disc_threshold)
             with self._weight(pres):
                 where = self._normal(sites.disc("where", t), head.where_loc, head.where_scale)
                 box, _ = self.coder.discovery(where)

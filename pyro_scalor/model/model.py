@@ -41,6 +41,7 @@ class ScalorModel(ScalorProgram):
         disc_pres_prior: float = 0.1,
         discovery_mask: torch.Tensor | None = None,
         deterministic: bool = False,
+        discovery_threshold: float = 0.5,
         record: list[ModelFrame] | None = None,
     ) -> torch.Tensor:
         """Run the generative process; returns the rendered frames (..., B, T, C, H, W)."""

@@ -24,14 +24,17 @@ class ScalorProgram:
     Both are called with the same signature::
 
         program(video=None, *, batch_size=None, num_frames=None, temperature=1.0,
-                disc_pres_prior=0.1, discovery_mask=None, deterministic=False, record=None)
+                disc_pres_prior=0.1, discovery_mask=None, deterministic=False,
+                discovery_threshold=0.5, record=None)
 
     ``video`` (B, T, C, H, W) in [0, 1], or None to sample (then give batch_size, num_frames);
     ``temperature`` of relaxed presence; ``disc_pres_prior`` the discovery presence prior (a
     float, a 0-dim tensor, or a list of per-frame values whose last entry repeats, e.g.
     ``[first frame, later frames]`` for generation);
     ``discovery_mask`` (B, T) bool, False where discovery is dropped (discovery dropout);
-    ``deterministic`` makes the guide use posterior modes; ``record`` (a list) receives one typed
+    ``deterministic`` makes the guide use posterior modes, in which a discovery is present when
+    its presence probability exceeds ``discovery_threshold`` (0.5: the mode; the model ignores
+    both); ``record`` (a list) receives one typed
     record per frame (:mod:`pyro_scalor.model.records`) for tracking, pictures and logs.
     """
 

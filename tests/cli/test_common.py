@@ -84,6 +84,7 @@ class _Holder:
         (["--no-suppression"], TrackingConfig(False, 0.5, 0.5)),
         (["--suppression-threshold", "0.3"], TrackingConfig(True, 0.3, 0.5)),
         (["--track-suppression-threshold", "0"], TrackingConfig(True, 0.5, 0.0)),
+        (["--discovery-threshold", "0.7"], TrackingConfig(True, 0.5, 0.5, 0.7)),
     ],
 )
 def test_tracking_options_change_only_what_is_given(argv, expected):

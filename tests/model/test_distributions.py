@@ -120,3 +120,11 @@ def test_mode_values_give_exact_hard_decisions():
     assert relaxed[2] == 1.0 and relaxed[3] == 1.0
     assert (relaxed[:2] < 1e-12).all()
     assert math.isclose(float(relaxed[:2].sum()), 0.0, abs_tol=1e-12)
+
+
+def test_a_mode_threshold_above_one_half_keeps_only_confident_presences():
+    probs = torch.tensor([0.51, 0.7, 0.71, 0.99])
+    hard = presence_mode_value(probs, "hard", threshold=0.7)
+    torch.testing.assert_close(hard, torch.tensor([0.0, 0.0, 1.0, 1.0]))
+    relaxed = presence_value(presence_mode_value(probs, "relaxed", threshold=0.7), "relaxed")
+    torch.testing.assert_close(relaxed, torch.tensor([0.0, 0.0, 1.0, 1.0]))

@@ -180,6 +180,11 @@ def test_measured_presets_keep_their_behaviours_and_cpu_capacity_takes_the_paper
     for name, preset in RUN_PRESETS.items():
         if name != "cpu-default":
             assert preset.train.final_steps == 0, name
+    # the main job counts a discovery above presence 0.7 (the public code's threshold for a new
+    # tracker); the presets measured with the mode keep 0.5
+    assert cpu.tracking.discovery_threshold == 0.7
+    for name in ("gpu-default", "cpu-capacity", "cpu-ld", "cpu-md"):
+        assert RUN_PRESETS[name].tracking.discovery_threshold == 0.5, name
     # the main job moves objects with the 'velocity' prior; the presets measured with the
     # paper's 'learned' one keep it
     assert cpu.model.transition_prior == "velocity"
