@@ -254,7 +254,7 @@ def _presets() -> dict[str, RunPreset]:
                 disc_pres_prior=Schedule(0.1, 1e-8, 1000, "exponential"),
             ),
             "the default model and training for dsprites-ld on a 2-core CPU: 32 slots, a fixed "
-            "5400 steps, about 30 minutes",
+            "5400 steps, about 34 minutes",
             # tracked with stricter duplicate rules than trained with: proposals overlapping a
             # more present one by more than half are suppressed and trackers on one object (box
             # IoU > 0.5) are ended (thresholds chosen on validation sequences); a discovery
