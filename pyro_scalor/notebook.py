@@ -134,7 +134,7 @@ def main_job_scalor(
     """The main job's trained model: ``(scalor, history, preset)``.
 
     Loads :func:`main_job_run_dir`'s ``checkpoint.pt`` when it has been trained to the end,
-    else trains it first: in full mode the ``cpu-default`` preset (about 34 minutes on a 2-core
+    else trains it first: in full mode the ``cpu-default`` preset (about 27 minutes on a 2-core
     CPU), resuming an unfinished run; in smoke mode the ``smoke`` preset for
     :data:`SMOKE_STEPS` steps. ``steps`` replaces the preset's number of steps. ``preset`` is
     the run preset with the training config used (``preset.train.data_preset`` is the data the
@@ -158,7 +158,7 @@ def main_job_scalor(
     else:
         say(
             f"training preset {name} for {train.steps} steps in {run_dir}"
-            + ("" if settings.smoke else " (about 34 minutes on a 2-core CPU)")
+            + ("" if settings.smoke else " (about 27 minutes on a 2-core CPU)")
         )
         train_set = load_dataset(
             train.data_preset, "train", num_sequences=train.num_train, cache_dir=settings.cache

@@ -87,12 +87,22 @@ class HorizonScore:
     :func:`horizon_errors`.
     """
 
+    #: Centre errors accumulated per step: the model and the baselines, over the same pairs.
+    CENTRE_ERRORS = ("center", "static", "cv", "fit", "true_fit")
+
     def __init__(self, observe: int, compared: int, iou_threshold: float = 0.5) -> None:
         self.observe, self.compared, self.iou_threshold = observe, compared, iou_threshold
         z = np.zeros(compared)
-        self.center_sum, self.center_count, self.static_sum = z.copy(), z.copy(), z.copy()
-        self.lost, self.mse_sum, self.copy_sum = z.copy(), z.copy(), z.copy()
-        self.cv_sum, self.cv_mse_sum, self.fit_sum = z.copy(), z.copy(), z.copy()
+        # centre-error sums per step, over all compared pairs and over those in view
+        self.sums = {k: z.copy() for k in self.CENTRE_ERRORS}
+        self.in_view = {k: z.copy() for k in self.CENTRE_ERRORS}
+        self.center_count, self.in_view_count = z.copy(), z.copy()
+        self.lost, self.mse_sum, self.copy_sum, self.cv_mse_sum = (
+            z.copy(),
+            z.copy(),
+            z.copy(),
+            z.copy(),
+        )
         self.num_sequences = self.cv_sequences = 0
         self.gt_last = self.tracked_last = self.matched = 0
 
@@ -125,6 +135,10 @@ class HorizonScore:
         self.num_sequences += p_boxes.shape[0]
         cv_centers = constant_velocity_centers(p_boxes, p_ids, p_valid, self.observe, n)
         fit_centers = fitted_velocity_centers(p_boxes, p_ids, p_valid, self.observe, n)
+        # the same straight line fitted to the true boxes: what extrapolating exact boxes gives
+        g_ids = np.broadcast_to(np.arange(g_boxes.shape[2]), g_vis.shape)
+        true_fit = fitted_velocity_centers(g_boxes, g_ids, g_vis, self.observe, n)
+        inside = clear_of_edges(g_boxes, g_vis, real.shape[-2], real.shape[-1])
         for b in range(p_boxes.shape[0]):
             pi = np.flatnonzero(p_valid[b, t0])
             gi = np.flatnonzero(g_vis[b, t0])
@@ -150,12 +164,21 @@ class HorizonScore:
                     if slot.size == 0:
                         self.lost[h] += 1
                         continue
-                    pred = box_centers(p_boxes[b, t, slot[0]])
-                    self.center_sum[h] += float(np.linalg.norm(pred - truth))
-                    self.static_sum[h] += float(np.linalg.norm(start - truth))
-                    self.cv_sum[h] += float(np.linalg.norm(cv_centers[b, k, h] - truth))
-                    self.fit_sum[h] += float(np.linalg.norm(fit_centers[b, k, h] - truth))
+                    guesses = {
+                        "center": box_centers(p_boxes[b, t, slot[0]]),
+                        "static": start,
+                        "cv": cv_centers[b, k, h],
+                        "fit": fit_centers[b, k, h],
+                        "true_fit": true_fit[b, o, h],
+                    }
                     self.center_count[h] += 1
+                    in_view = bool(inside[b, : t + 1, o].all())
+                    self.in_view_count[h] += in_view
+                    for name, guess in guesses.items():
+                        err = float(np.linalg.norm(guess - truth))
+                        self.sums[name][h] += err
+                        if in_view:
+                            self.in_view[name][h] += err
 
     def summary(self) -> dict:
         """Per-step lists (index h-1 for imagined step h) and totals."""
@@ -165,6 +188,15 @@ class HorizonScore:
 
         seqs = np.full(self.compared, self.num_sequences)
         alive = self.center_count + self.lost
+        names = {
+            "center": "center_error_px",
+            "static": "static_center_error_px",
+            "cv": "cv_center_error_px",
+            "fit": "fitted_velocity_center_error_px",
+            "true_fit": "true_fitted_center_error_px",
+        }
+        in_view = {v: mean(self.in_view[k], self.in_view_count) for k, v in names.items()}
+        in_view["center_count"] = [int(c) for c in self.in_view_count]
         return {
             "observe": self.observe,
             "compared_steps": self.compared,
@@ -175,17 +207,23 @@ class HorizonScore:
             "matched_objects": int(self.matched),
             "step": list(range(1, self.compared + 1)),
             "frame": list(range(self.observe, self.observe + self.compared)),
-            "center_error_px": mean(self.center_sum, self.center_count),
+            **{v: mean(self.sums[k], self.center_count) for k, v in names.items()},
             "center_count": [int(c) for c in self.center_count],
             "tracks_lost": [int(c) for c in self.lost],
             "tracks_lost_share": mean(self.lost, alive),
-            "static_center_error_px": mean(self.static_sum, self.center_count),
-            "cv_center_error_px": mean(self.cv_sum, self.center_count),
-            "fitted_velocity_center_error_px": mean(self.fit_sum, self.center_count),
             "pixel_mse": mean(self.mse_sum, seqs),
             "copy_last_pixel_mse": mean(self.copy_sum, seqs),
             "cv_pixel_mse": mean(self.cv_mse_sum, np.full(self.compared, self.cv_sequences)),
+            "in_view": in_view,
         }
+
+
+def clear_of_edges(boxes, visible, height: int, width: int) -> np.ndarray:
+    """Whether each true box (..., 4) in pixels is visible and clear of the view's edges (no
+    side on the border), so it is the whole object rather than the part inside the view."""
+    boxes = np.asarray(boxes, dtype=np.float64)
+    x0, y0, x1, y1 = np.moveaxis(boxes, -1, 0)
+    return np.asarray(visible, bool) & (x0 > 0) & (y0 > 0) & (x1 < width) & (y1 < height)
 
 
 def _sequence_length(dataset) -> int:
@@ -305,9 +343,15 @@ def horizon_errors(
     kept where it was at the last observed frame, same pairs), ``cv_center_error_px`` (baseline:
     constant-velocity extrapolation from the track's last two observed boxes, same pairs),
     ``fitted_velocity_center_error_px`` (baseline: a straight line fitted to all the track's
-    observed centres, extrapolated; same pairs), ``pixel_mse`` (imagined vs real frame, mean
-    over sequences), ``copy_last_pixel_mse`` (baseline: the last observed real frame repeated)
-    and ``cv_pixel_mse`` (baseline: the last observed objects moved at constant velocity,
+    observed centres, extrapolated; same pairs), ``true_fitted_center_error_px`` (the same line
+    fitted to the true object's observed boxes: what straight-line extrapolation of exact boxes
+    gives; not zero, because the data place sprites at whole pixels and a true box is only the
+    part inside the view), ``in_view`` (a dict of the same centre errors and ``center_count``
+    over the pairs whose true box was clear of the view's edges at every frame up to the one
+    compared, where a box centre moves as its object does), ``pixel_mse`` (imagined vs real
+    frame, mean over sequences), ``copy_last_pixel_mse`` (baseline: the last observed real
+    frame repeated) and ``cv_pixel_mse`` (baseline: the last observed objects moved at constant
+    velocity,
     rendered by the model over its imagined background); plus counts (``matched_objects``,
     ...) and the settings used. Keyword arguments go to :func:`run_conditional` (batch_size,
     iou_threshold, disc_pres_prior, temperature, noise_scale, progress, cv_pixels).
@@ -326,7 +370,7 @@ def format_horizon_table(errors: dict) -> str:
         f"matched to ground truth at frame {errors['observe'] - 1} over "
         f"{errors['num_sequences']} sequences",
         f"{'step':>4}{'frame':>6}{'centre px':>10}{'static px':>10}{'const-v px':>11}"
-        f"{'fit-v px':>9}"
+        f"{'fit-v px':>9}{'true-fit':>9}"
         f"{'pairs':>6}{'lost':>5}{'lost %':>7}{'MSE':>9}{'copy MSE':>9}{'c-v MSE':>9}",
     ]
     nan = [math.nan] * len(errors["step"])
@@ -337,11 +381,21 @@ def format_horizon_table(errors: dict) -> str:
             f"{f(errors['static_center_error_px'][i], 10)}"
             f"{f(errors.get('cv_center_error_px', nan)[i], 11)}"
             f"{f(errors.get('fitted_velocity_center_error_px', nan)[i])}"
+            f"{f(errors.get('true_fitted_center_error_px', nan)[i])}"
             f"{errors['center_count'][i]:>6}"
             f"{errors['tracks_lost'][i]:>5}{f(100 * share, 7, 1)}"
             f"{f(errors['pixel_mse'][i])}{f(errors['copy_last_pixel_mse'][i])}"
             f"{f(errors.get('cv_pixel_mse', nan)[i])}"
         )
+    view = errors.get("in_view")
+    if view:
+        lines.append("objects clear of the view's edges (centre px: model, const-v, true-fit):")
+        for i, h in enumerate(errors["step"]):
+            lines.append(
+                f"{h:>4}{errors['frame'][i]:>6}{f(view['center_error_px'][i], 10)}"
+                f"{f(view['cv_center_error_px'][i], 11)}"
+                f"{f(view['true_fitted_center_error_px'][i])}{view['center_count'][i]:>6}"
+            )
     return "\n".join(lines)
 
 

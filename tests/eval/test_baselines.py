@@ -13,7 +13,7 @@ from pyro_scalor.eval.baselines import (
     constant_velocity_centers,
     fitted_velocity_centers,
 )
-from pyro_scalor.eval.horizon import HorizonScore, format_horizon_table
+from pyro_scalor.eval.horizon import HorizonScore, clear_of_edges, format_horizon_table
 from tests.conftest import make_generation
 
 
@@ -75,9 +75,10 @@ def test_fitted_velocity_centers_of_hand_made_tracks():
     assert np.isnan(got[0, 1]).all()  # absent at the last observed frame
 
 
-def _scene():
+def _scene(size: int = 8):
     """Ground truth of 5 frames (A moves by (2, 1), B by (3, 0) px per frame, C never visible)
-    and a generation that observed 3 frames and keeps every object where it was."""
+    and a generation of ``size`` px frames that observed 3 frames and keeps every object where
+    it was."""
     t = torch.arange(5.0)
     gt = torch.zeros(1, 5, 3, 4)
     gt[0, :, 0] = torch.stack([2 * t, t, 2 * t + 4, t + 4], -1)  # centre (2t + 2, t + 2)
@@ -92,7 +93,7 @@ def _scene():
     valid = torch.zeros(1, 5, 3, dtype=torch.bool)
     valid[0, :, 0] = True
     valid[0, 2:4, 1] = True  # B's track: seen once when observed, lost at the last frame
-    frames = torch.zeros(1, 5, 3, 8, 8)
+    frames = torch.zeros(1, 5, 3, size, size)
     gen = make_generation(frames, boxes, torch.tensor([1, 2, 3]).expand(1, 5, 3), valid, 3)
     return gen, gt, visible, frames
 
@@ -115,6 +116,38 @@ def test_horizon_score_reports_constant_velocity_beside_standing_still():
     assert s["copy_last_pixel_mse"] == [0.0, 0.0]
     table = format_horizon_table(s)
     assert "const-v px" in table and "50.0" in table
+
+
+def test_horizon_score_fits_the_true_boxes_and_scores_objects_clear_of_the_edges_apart():
+    gen, gt, visible, real = _scene(size=40)
+    score = HorizonScore(observe=3, compared=2)
+    score.add(gen, gt, visible, real)
+    s = score.summary()
+    # both true objects move in straight lines: the line through their true boxes is exact
+    assert s["true_fitted_center_error_px"] == pytest.approx([0.0, 0.0])
+    # A's box touches the view's corner at frame 0, so only B (clear of the edges of the 40 px
+    # view through frame 4) counts in view: 3 px behind at step 1, its track lost at step 2
+    view = s["in_view"]
+    assert view["center_count"] == [1, 0]
+    assert view["center_error_px"][0] == pytest.approx(3.0) and np.isnan(view["center_error_px"][1])
+    assert view["cv_center_error_px"][0] == pytest.approx(3.0)  # seen once: stands still
+    assert view["true_fitted_center_error_px"][0] == pytest.approx(0.0)
+    assert "clear of the view's edges" in format_horizon_table(s)
+    # in an 8 px view every box crosses an edge: no pair is in view
+    score = HorizonScore(observe=3, compared=2)
+    score.add(*_scene())
+    assert score.summary()["in_view"]["center_count"] == [0, 0]
+
+
+def test_clear_of_edges_needs_every_side_inside_the_view():
+    boxes = np.array([[0.0, 5, 4, 9], [1, 1, 10, 10], [2, 2, 5, 12], [3, 3, 6, 6]])
+    visible = np.array([True, True, True, False])
+    np.testing.assert_array_equal(
+        clear_of_edges(boxes, visible, 12, 10), [False, False, False, False]
+    )
+    np.testing.assert_array_equal(
+        clear_of_edges(boxes, visible, 13, 11), [False, True, True, False]
+    )
 
 
 def test_horizon_score_without_rendered_baseline_reports_nan():

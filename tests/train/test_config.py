@@ -169,6 +169,7 @@ def test_measured_presets_keep_their_behaviours_and_cpu_capacity_takes_the_paper
         transition_prior="learned",
         track_suppression_threshold=0.0,
         velocity_smoothing=0.0,
+        track_admission=0.0,
         **rules,
     )
     # the main job: a capacity of 32 slots, the velocity averaged over moves and whole
@@ -183,6 +184,18 @@ def test_measured_presets_keep_their_behaviours_and_cpu_capacity_takes_the_paper
     # the main job counts a discovery above presence 0.7 (the public code's threshold for a new
     # tracker); the presets measured with the mode keep 0.5
     assert cpu.tracking.discovery_threshold == 0.7
+    # and trains with the same threshold for a discovery to go on to a tracker, for a fixed
+    # 4600 steps with the temperature ramp over the first 4260; the presets measured without
+    # admission keep every discovery
+    assert cpu.model.track_admission == 0.7
+    assert (cpu.train.steps, cpu.train.max_seconds, cpu.train.temperature.steps) == (
+        4600,
+        None,
+        4260,
+    )
+    for name, preset in RUN_PRESETS.items():
+        if name != "cpu-default":
+            assert preset.model.track_admission == 0.0, name
     for name in ("gpu-default", "cpu-capacity", "cpu-ld", "cpu-md"):
         assert RUN_PRESETS[name].tracking.discovery_threshold == 0.5, name
     # the main job moves objects with the 'velocity' prior; the presets measured with the
