@@ -97,12 +97,8 @@ class HorizonScore:
         self.sums = {k: z.copy() for k in self.CENTRE_ERRORS}
         self.in_view = {k: z.copy() for k in self.CENTRE_ERRORS}
         self.center_count, self.in_view_count = z.copy(), z.copy()
-        self.lost, self.mse_sum, self.copy_sum, self.cv_mse_sum = (
-            z.copy(),
-            z.copy(),
-            z.copy(),
-            z.copy(),
-        )
+        self.lost, self.mse_sum = z.copy(), z.copy()
+        self.copy_sum, self.cv_mse_sum = z.copy(), z.copy()
         self.num_sequences = self.cv_sequences = 0
         self.gt_last = self.tracked_last = self.matched = 0
 
@@ -351,8 +347,7 @@ def horizon_errors(
     compared, where a box centre moves as its object does), ``pixel_mse`` (imagined vs real
     frame, mean over sequences), ``copy_last_pixel_mse`` (baseline: the last observed real
     frame repeated) and ``cv_pixel_mse`` (baseline: the last observed objects moved at constant
-    velocity,
-    rendered by the model over its imagined background); plus counts (``matched_objects``,
+    velocity, rendered by the model over its imagined background); plus counts (``matched_objects``,
     ...) and the settings used. Keyword arguments go to :func:`run_conditional` (batch_size,
     iou_threshold, disc_pres_prior, temperature, noise_scale, progress, cv_pixels).
     """
