@@ -87,8 +87,15 @@ class HorizonScore:
     :func:`horizon_errors`.
     """
 
-    #: Centre errors accumulated per step: the model and the baselines, over the same pairs.
-    CENTRE_ERRORS = ("center", "static", "cv", "fit", "true_fit")
+    #: Centre errors accumulated per step (the model and the baselines, over the same pairs),
+    #: with their keys in :meth:`summary`.
+    CENTRE_ERRORS = {
+        "center": "center_error_px",
+        "static": "static_center_error_px",
+        "cv": "cv_center_error_px",
+        "fit": "fitted_velocity_center_error_px",
+        "true_fit": "true_fitted_center_error_px",
+    }
 
     def __init__(self, observe: int, compared: int, iou_threshold: float = 0.5) -> None:
         self.observe, self.compared, self.iou_threshold = observe, compared, iou_threshold
@@ -184,13 +191,7 @@ class HorizonScore:
 
         seqs = np.full(self.compared, self.num_sequences)
         alive = self.center_count + self.lost
-        names = {
-            "center": "center_error_px",
-            "static": "static_center_error_px",
-            "cv": "cv_center_error_px",
-            "fit": "fitted_velocity_center_error_px",
-            "true_fit": "true_fitted_center_error_px",
-        }
+        names = self.CENTRE_ERRORS
         in_view = {v: mean(self.in_view[k], self.in_view_count) for k, v in names.items()}
         in_view["center_count"] = [int(c) for c in self.in_view_count]
         return {
