@@ -46,12 +46,15 @@ def main() -> None:
     p.add_argument("--set", nargs="*", default=[], help="ModelConfig field=value")
     p.add_argument("--checkpoint", help="a trained run (folder or checkpoint file) to time")
     p.add_argument("--seq-len", type=int, help="frames per training window (default: the preset's)")
+    p.add_argument("--batch-size", type=int, help="sequences per step (default: the preset's)")
     p.add_argument("--json", help="write the rows here")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     preset = get_run_preset(a.preset)
     if a.seq_len:
         preset = dataclasses.replace(preset, train=preset.train.replace(seq_len=a.seq_len))
+    if a.batch_size:
+        preset = dataclasses.replace(preset, train=preset.train.replace(batch_size=a.batch_size))
     changes = {k: literal(v) for k, v in (s.split("=", 1) for s in a.set)}
     data = load_dataset(preset.train.data_preset, "train", num_sequences=64)
     ckpt = load_checkpoint(a.checkpoint) if a.checkpoint else None
@@ -80,7 +83,14 @@ def main() -> None:
         rows.append(row)
         print(f"K={k:4d} median {row['median_s']:.3f} s mean {row['mean_s']:.3f} s", flush=True)
     if a.json:
-        report = {"preset": a.preset, "changes": changes, "threads": a.threads, "rows": rows}
+        report = {
+            "preset": a.preset,
+            "changes": changes,
+            "threads": a.threads,
+            "batch_size": preset.train.batch_size,
+            "seq_len": preset.train.seq_len,
+            "rows": rows,
+        }
         if ckpt is not None:
             report.update(checkpoint=str(a.checkpoint), at_step=offset)
         with open(a.json, "w") as f:

@@ -198,6 +198,14 @@ def test_measured_presets_keep_their_behaviours_and_cpu_capacity_takes_the_paper
             assert preset.model.track_admission == 0.0, name
     for name in ("gpu-default", "cpu-capacity", "cpu-ld", "cpu-md"):
         assert RUN_PRESETS[name].tracking.discovery_threshold == 0.5, name
+    # the main job tracks with duplicate rules chosen on validation sequences for its count
+    # (proposals contained above 0.65, trackers with IoU above 0.7); the presets measured with
+    # the rules at 0.5 / 0.5 keep them
+    rules = ("suppression_threshold", "track_suppression_threshold")
+    assert tuple(getattr(cpu.tracking, k) for k in rules) == (0.65, 0.7)
+    for name, preset in RUN_PRESETS.items():
+        if name != "cpu-default" and not name.startswith("paper-") and name != "smoke":
+            assert tuple(getattr(preset.tracking, k) for k in rules) == (0.5, 0.5), name
     # the main job moves objects with the 'velocity' prior; the presets measured with the
     # paper's 'learned' one keep it
     assert cpu.model.transition_prior == "velocity"
