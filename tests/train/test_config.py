@@ -204,7 +204,7 @@ def test_measured_presets_keep_their_behaviours_and_cpu_capacity_takes_the_paper
     rules = ("suppression_threshold", "track_suppression_threshold")
     assert tuple(getattr(cpu.tracking, k) for k in rules) == (0.65, 0.7)
     for name, preset in RUN_PRESETS.items():
-        if name != "cpu-default" and not name.startswith("paper-") and name != "smoke":
+        if name not in ("cpu-default", "smoke"):
             assert tuple(getattr(preset.tracking, k) for k in rules) == (0.5, 0.5), name
     # the main job moves objects with the 'velocity' prior; the presets measured with the
     # paper's 'learned' one keep it
