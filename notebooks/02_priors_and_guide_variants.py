@@ -26,9 +26,11 @@
 #   Expect more rediscovery, duplicate boxes and trackers that give up (propagation collapse).
 # * **fixed transition prior** (`transition_prior="fixed"`): propagated `what`/`where`/`depth`
 #   get a standard-normal prior instead of the learned GRU transition, so movement is not
-#   predicted. A third choice, `transition_prior="velocity"`, centres each object's next move on
-#   its last one (plus the GRU's correction), for generation that keeps objects moving; add it
-#   to `VARIANTS` below to compare it.
+#   predicted. Two more choices centre each object's next move on its motion, so imagined
+#   objects keep moving: `transition_prior="velocity"` (plus the GRU's correction) and
+#   `"constant-velocity"` (the motion alone; the CPU default's, with the motion the slope of a
+#   line through the object's drawn centres, `motion_estimate="drawn"`); add one to `VARIANTS`
+#   below to compare it.
 # * **no discovery dropout** (`TrainConfig.discovery_dropout=0`): discovery is never switched
 #   off during training, so it can take over what the trackers should explain.
 #

@@ -8,11 +8,14 @@ change, as the guide's inference does not read the carried motion).
 
 ``no-correction`` centres an object's next centre change on its carried motion alone (the
 tracker's learned correction to the centre is dropped; the scale change keeps it);
-``smoothing=A`` sets ``velocity_smoothing``, the weight of the previous motion in the motion an
-object carries. Each variant reports the centre error per imagined step with the transition
-means, for all matched objects and for those clear of the view's edges, and the error of a line
-fitted to the model's own five inferred boxes (what a better velocity estimate could reach
-from the same inferred boxes).
+``transition=T`` sets ``transition_prior`` ('velocity' or 'constant-velocity'), ``estimate=E``
+``motion_estimate`` ('exponential', 'least-squares' or 'drawn'), ``smoothing=A``
+``velocity_smoothing`` (the weight of the previous motion in the exponential average) and
+``window=N`` ``velocity_window`` (the changes the least-squares slope is fitted to); parts join
+with ``+``, as in ``estimate=exponential+smoothing=0.5``. Each variant reports the centre error
+per imagined step with the transition means, for all matched objects and for those clear of the
+view's edges, and the error of a line fitted to the model's own five inferred boxes (what a
+better velocity estimate could reach from the same inferred boxes).
 """
 
 from __future__ import annotations
@@ -37,6 +40,15 @@ def without_correction(tracker_out, prev_what, prev_depth, prev_motion):
     return out
 
 
+#: Variant parts ``key=value`` and the ModelConfig field each sets.
+SETTINGS = {
+    "transition": ("transition_prior", str),
+    "estimate": ("motion_estimate", str),
+    "smoothing": ("velocity_smoothing", float),
+    "window": ("velocity_window", int),
+}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("checkpoint")
@@ -52,15 +64,18 @@ def main() -> None:
     for variant in a.variants:
         scalor = Scalor.from_checkpoint(a.checkpoint)
         scalor.nets.eval()
-        if scalor.config.transition_prior != "velocity":
+        if scalor.config.transition_prior not in ("velocity", "constant-velocity"):
             raise SystemExit(f"{a.checkpoint} was not trained with the 'velocity' prior")
         transitions = dict(priors.TRANSITIONS)
-        if variant == "no-correction":
-            priors.TRANSITIONS["velocity"] = without_correction
-        elif variant.startswith("smoothing="):
-            scalor.config = scalor.config.replace(velocity_smoothing=float(variant.split("=")[1]))
-        elif variant != "as-trained":
-            raise SystemExit(f"unknown variant {variant!r}")
+        for part in variant.split("+"):
+            key, _, value = part.partition("=")
+            if part == "no-correction":
+                priors.TRANSITIONS["velocity"] = without_correction
+            elif key in SETTINGS:
+                name, kind = SETTINGS[key]
+                scalor.config = scalor.config.replace(**{name: kind(value)})
+            elif part != "as-trained":
+                raise SystemExit(f"unknown variant part {part!r} in {variant!r}")
         try:
             errors, _ = run_conditional(
                 scalor,
@@ -78,6 +93,7 @@ def main() -> None:
             priors.TRANSITIONS.update(transitions)
         row = {
             "variant": variant,
+            **{name: getattr(scalor.config, name) for name, _ in SETTINGS.values()},
             "center_error_px": errors["center_error_px"],
             "in_view_center_error_px": errors["in_view"]["center_error_px"],
             "fitted_velocity_center_error_px": errors["fitted_velocity_center_error_px"],

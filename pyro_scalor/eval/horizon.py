@@ -104,6 +104,7 @@ class HorizonScore:
         self.sums = {k: z.copy() for k in self.CENTRE_ERRORS}
         self.in_view = {k: z.copy() for k in self.CENTRE_ERRORS}
         self.center_count, self.in_view_count = z.copy(), z.copy()
+        self.errors: list[list[float]] = [[] for _ in range(compared)]  # the model's, per step
         self.lost, self.mse_sum = z.copy(), z.copy()
         self.copy_sum, self.cv_mse_sum = z.copy(), z.copy()
         self.num_sequences = self.cv_sequences = 0
@@ -179,6 +180,8 @@ class HorizonScore:
                     self.in_view_count[h] += in_view
                     for name, guess in guesses.items():
                         err = float(np.linalg.norm(guess - truth))
+                        if name == "center":
+                            self.errors[h].append(err)
                         self.sums[name][h] += err
                         if in_view:
                             self.in_view[name][h] += err
@@ -206,6 +209,7 @@ class HorizonScore:
             "frame": list(range(self.observe, self.observe + self.compared)),
             **{v: mean(self.sums[k], self.center_count) for k, v in names.items()},
             "center_count": [int(c) for c in self.center_count],
+            "center_error_median_px": [float(np.median(e)) if e else math.nan for e in self.errors],
             "tracks_lost": [int(c) for c in self.lost],
             "tracks_lost_share": mean(self.lost, alive),
             "pixel_mse": mean(self.mse_sum, seqs),
@@ -334,7 +338,9 @@ def horizon_errors(
     length; only imagined frames with a real counterpart are compared (``compared_steps``).
 
     Returns a JSON-ready dict: lists over steps h = 1..compared_steps of ``center_error_px``
-    (mean pixel distance; NaN with no pair), ``center_count`` (pairs compared), ``tracks_lost``
+    (mean pixel distance; NaN with no pair), ``center_error_median_px`` (their median: a few
+    tracks that followed another object at the last observed frame, or were found late, weigh
+    on the mean), ``center_count`` (pairs compared), ``tracks_lost``
     (true object visible but its track gone) and ``tracks_lost_share`` (that count over the
     matched tracks whose object is visible), ``static_center_error_px`` (baseline: the object
     kept where it was at the last observed frame, same pairs), ``cv_center_error_px`` (baseline:
@@ -365,7 +371,7 @@ def format_horizon_table(errors: dict) -> str:
         f"observed {errors['observe']} frames; {errors['matched_objects']} tracked objects "
         f"matched to ground truth at frame {errors['observe'] - 1} over "
         f"{errors['num_sequences']} sequences",
-        f"{'step':>4}{'frame':>6}{'centre px':>10}{'static px':>10}{'const-v px':>11}"
+        f"{'step':>4}{'frame':>6}{'centre px':>10}{'median':>7}{'static px':>10}{'const-v px':>11}"
         f"{'fit-v px':>9}{'true-fit':>9}"
         f"{'pairs':>6}{'lost':>5}{'lost %':>7}{'MSE':>9}{'copy MSE':>9}{'c-v MSE':>9}",
     ]
@@ -374,6 +380,7 @@ def format_horizon_table(errors: dict) -> str:
         share = errors.get("tracks_lost_share", nan)[i]
         lines.append(
             f"{h:>4}{errors['frame'][i]:>6}{f(errors['center_error_px'][i], 10)}"
+            f"{f(errors.get('center_error_median_px', nan)[i], 7, 2)}"
             f"{f(errors['static_center_error_px'][i], 10)}"
             f"{f(errors.get('cv_center_error_px', nan)[i], 11)}"
             f"{f(errors.get('fitted_velocity_center_error_px', nan)[i])}"

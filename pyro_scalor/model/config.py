@@ -10,7 +10,9 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-TRANSITION_PRIORS = ("learned", "velocity", "fixed")
+TRANSITION_PRIORS = ("learned", "velocity", "constant-velocity", "fixed")
+#: How the motion the 'velocity' prior centres on is estimated from an object's changes.
+MOTION_ESTIMATES = ("exponential", "least-squares", "drawn")
 BACKGROUND_PRIORS = ("learned", "fixed")
 #: How presence is sampled: 'relaxed' (logit relaxed Bernoulli, reparameterised) or 'hard'
 #: (Bernoulli 0/1); see :mod:`pyro_scalor.model.distributions`.
@@ -53,9 +55,12 @@ class ModelConfig:
     Priors: ``transition_prior`` for propagated what/where/depth: 'learned' (the paper's GRU
     transition), 'velocity' (a project addition: as 'learned', but the mean of the centre's
     change is the object's previous one plus the GRU's correction, so imagined objects keep
-    moving) or 'fixed' (standard normal). ``velocity_smoothing`` (0: the last change) makes
-    the motion 'velocity' centres on an exponential average of the object's changes (see
-    :func:`pyro_scalor.model.priors.carried_motion`); see :mod:`pyro_scalor.model.priors`.
+    moving) or 'fixed' (standard normal). ``motion_estimate`` is the motion 'velocity' centres
+    on: 'exponential', an exponential average of the object's changes with weight
+    ``velocity_smoothing`` on the past (0: the last change), or 'least-squares', the slope of a
+    least-squares line through the object's last ``velocity_window`` + 1 boxes, or 'drawn', that
+    slope through the centres of the object as drawn (its decoded alpha's centroid; see
+    :func:`pyro_scalor.model.priors.carry_motion`); see :mod:`pyro_scalor.model.priors`.
     ``background_prior`` ('learned' GRU transition or 'fixed') likewise for z_bg.
     Guide variants: ``rejection`` (proposal-rejection on), ``attention`` (propagation attends to
     a crop of the feature map at the tracker's previous position; else the whole map).
@@ -120,6 +125,8 @@ class ModelConfig:
     attention: bool = True
     transition_prior: str = "learned"
     velocity_smoothing: float = 0.0
+    motion_estimate: str = "exponential"
+    velocity_window: int = 4
     background_prior: str = "learned"
     presence: str = "relaxed"
     weight_kl_by_presence: bool = True
@@ -169,6 +176,7 @@ class ModelConfig:
         need(0 <= self.rejection_alpha < 1, "rejection_alpha must be in [0, 1)")
         need(0 <= self.rejection_proposal_alpha < 1, "rejection_proposal_alpha must be in [0, 1)")
         need(0 <= self.velocity_smoothing < 1, "velocity_smoothing must be in [0, 1)")
+        need(self.velocity_window >= 1, f"velocity_window must be >= 1, got {self.velocity_window}")
         need(0 <= self.track_admission < 1, "track_admission must be in [0, 1) (0 admits all)")
         need(0 < self.suppression_threshold <= 1, "suppression_threshold must be in (0, 1]")
         need(
@@ -177,6 +185,7 @@ class ModelConfig:
         )
         for value, choices, what in (
             (self.transition_prior, TRANSITION_PRIORS, "transition_prior"),
+            (self.motion_estimate, MOTION_ESTIMATES, "motion_estimate"),
             (self.background_prior, BACKGROUND_PRIORS, "background_prior"),
             (self.presence, PRESENCE_MODES, "presence"),
             (self.propagation, PROPAGATION_MODES, "propagation"),

@@ -23,7 +23,7 @@ import torch
 from pyro_scalor.model import sites
 from pyro_scalor.model.distributions import presence_dist, presence_mode_value, presence_value
 from pyro_scalor.model.geometry import apply_flat, crop
-from pyro_scalor.model.priors import carried_motion
+from pyro_scalor.model.priors import carry_motion, observe_drawn
 from pyro_scalor.model.program import ScalorProgram
 from pyro_scalor.model.records import GuideFrame
 from pyro_scalor.model.rejection import end_duplicate_tracks
@@ -62,7 +62,9 @@ class ScalorGuide(ScalorProgram):
         self._disc_threshold = float(discovery_threshold)
         plates = self._plates(b, video.device)
         features = self._features(video)
-        slots = Slots.empty((b,), cfg.max_objects, cfg.z_what_dim, cfg.hidden_dim, video.device)
+        slots = Slots.empty(
+            (b,), cfg.max_objects, cfg.z_what_dim, cfg.hidden_dim, video.device, cfg.velocity_window
+        )
         for t in range(n_frames):
             x = video[:, t]
             prop_mask = prop_alpha = None
@@ -103,6 +105,12 @@ class ScalorGuide(ScalorProgram):
                 # (inside a CUDA graph the memo is off, and decoding K slots costs less)
                 disc_alpha = glimpse_alpha(nets.glimpse_decoder, disc.what, nets.alpha_memo)
                 alpha = take(prop_alpha, disc_alpha, index)
+            if cfg.motion_estimate == "drawn":
+                # the model's decode of the merged slots (absent ones skipped alike)
+                alpha = glimpse_alpha(
+                    nets.glimpse_decoder, slots.what, None, slots.pres, cfg.presence_floor
+                )
+                slots = observe_drawn(cfg, slots, alpha)
             fg_mask = presence_mask(
                 nets.glimpse_decoder,
                 slots.what,
@@ -181,7 +189,7 @@ class ScalorGuide(ScalorProgram):
             pres=pres,
             box=box,
             logit=logit,
-            motion=carried_motion(cfg.velocity_smoothing, prev.motion, prev.discovered, where),
+            **carry_motion(cfg, prev, where),
             what=what,
             depth=depth,
             h=h,

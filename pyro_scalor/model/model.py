@@ -20,7 +20,7 @@ import torch
 from pyro_scalor.model import sites
 from pyro_scalor.model.distributions import presence_dist, presence_value
 from pyro_scalor.model.geometry import apply_flat
-from pyro_scalor.model.priors import TRANSITIONS, background_prior, carried_motion
+from pyro_scalor.model.priors import TRANSITIONS, background_prior, carry_motion, observe_drawn
 from pyro_scalor.model.program import ScalorProgram
 from pyro_scalor.model.records import ModelFrame
 from pyro_scalor.model.rejection import end_duplicate_tracks
@@ -51,7 +51,9 @@ class ScalorModel(ScalorProgram):
         cfg, nets = self.cfg, self.nets
         device = next(nets.parameters()).device
         plates = self._plates(b, device)
-        slots = Slots.empty((b,), cfg.max_objects, cfg.z_what_dim, cfg.hidden_dim, device)
+        slots = Slots.empty(
+            (b,), cfg.max_objects, cfg.z_what_dim, cfg.hidden_dim, device, cfg.velocity_window
+        )
         z_bg, h_bg = None, torch.zeros(b, cfg.hidden_dim, device=device)
         frames = []
         for t in range(n_frames):
@@ -87,6 +89,7 @@ class ScalorModel(ScalorProgram):
             glimpses = decode_glimpses(
                 nets.glimpse_decoder, slots.what, slots.pres, cfg.presence_floor
             )
+            slots = observe_drawn(cfg, slots, glimpses[..., -1:, :, :])
             frame, _, fg_mask = render(
                 glimpses, slots.box, slots.pres, slots.depth, bg_image, cfg.max_scale
             )
@@ -131,7 +134,7 @@ class ScalorModel(ScalorProgram):
             pres=pres,
             box=box,
             logit=logit,
-            motion=carried_motion(cfg.velocity_smoothing, prev.motion, prev.discovered, where),
+            **carry_motion(cfg, prev, where),
             what=what,
             depth=depth,
             h=out["h"],

@@ -102,7 +102,9 @@ class ScalorProgram:
         if cfg.rejection and cfg.rejection_rule == "mask" and prop_mask is not None:
             alpha = glimpse_alpha(self.nets.glimpse_decoder, what, self.nets.alpha_memo)
         pres, num_rejected = reject_proposals(cfg, pres, box, prop_mask, dmask, *kept, alpha)
-        slots = Slots.proposals(t, pres, box, logit, what, depth, self.cfg.hidden_dim)
+        slots = Slots.proposals(
+            t, pres, box, logit, what, depth, cfg.hidden_dim, cfg.velocity_window
+        )
         return slots, num_rejected
 
     def _gate(self, prev: Slots) -> torch.Tensor:

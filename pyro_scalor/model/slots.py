@@ -18,9 +18,13 @@ class Slots:
     """Objects of one frame: each field has leading dims (..., B, K).
 
     pres (..., K) presence in [0, 1]; box (..., K, 4) as (sx, sy, cx, cy); logit (..., K, 2)
-    scale logits; motion (..., K, 4) the where-change latent the object was last propagated with
-    (its last displacement, read by the 'velocity' transition prior; zeros in an empty slot and
-    for an object discovered at this frame); what (..., K, Dw); depth (..., K, 1); h
+    scale logits; motion (..., K, 4) the where-change latent the 'velocity' transition prior
+    centres the object's next change on (:func:`pyro_scalor.model.priors.carry_motion`; zeros
+    in an empty slot and for an object discovered at this frame); history (..., K, W, 4) the
+    object's last W changes (where latents, or its drawn centre's moves), oldest first, and moves
+    (..., K) how many of them are real (at most W; zero for an empty slot and a new object);
+    centre (..., K, 2) where the object was last drawn (its alpha's centroid, kept with the
+    'drawn' motion estimate); what (..., K, Dw); depth (..., K, 1); h
     (..., K, Hd) tracker state (the model's or the guide's); ids (..., K) int64 track ids
     (0 = none); discovered (..., K) bool.
     """
@@ -29,6 +33,9 @@ class Slots:
     box: torch.Tensor
     logit: torch.Tensor
     motion: torch.Tensor
+    history: torch.Tensor
+    moves: torch.Tensor
+    centre: torch.Tensor
     what: torch.Tensor
     depth: torch.Tensor
     h: torch.Tensor
@@ -36,14 +43,25 @@ class Slots:
     discovered: torch.Tensor
 
     @classmethod
-    def empty(cls, lead: tuple[int, ...], k: int, what_dim: int, hidden: int, device=None):
-        """K absent slots with leading shape ``lead``."""
+    def empty(
+        cls,
+        lead: tuple[int, ...],
+        k: int,
+        what_dim: int,
+        hidden: int,
+        device=None,
+        window: int = 1,
+    ):
+        """K absent slots with leading shape ``lead`` and a motion history of ``window``."""
         z = torch.zeros
         return cls(
             pres=z(lead + (k,), device=device),
             box=z(lead + (k, 4), device=device),
             logit=z(lead + (k, 2), device=device),
             motion=z(lead + (k, 4), device=device),
+            history=z(lead + (k, window, 4), device=device),
+            moves=z(lead + (k,), device=device),
+            centre=z(lead + (k, 2), device=device),
             what=z(lead + (k, what_dim), device=device),
             depth=z(lead + (k, 1), device=device),
             h=z(lead + (k, hidden), device=device),
@@ -68,12 +86,14 @@ class Slots:
         what: torch.Tensor,
         depth: torch.Tensor,
         hidden: int,
+        window: int = 1,
     ) -> Slots:
         """The G*G discovery candidates of frame t as slots (..., B, G*G).
 
         Takes their presence (..., B, G*G) (after rejection), boxes (..., 4), scale logits
-        (..., 2), what (..., Dw) and depth (..., 1); the tracker state and the motion start at
-        zero and cell i gets the track id ``1 + t * G*G + i``, unique over the video.
+        (..., 2), what (..., Dw) and depth (..., 1); the tracker state, the motion and its
+        ``window`` changes of history start at zero and cell i gets the track id
+        ``1 + t * G*G + i``, unique over the video.
         """
         hw = pres.shape[-1]
         ids = torch.arange(hw, device=pres.device) + 1 + t * hw
@@ -83,6 +103,9 @@ class Slots:
             box=box,
             logit=logit,
             motion=torch.zeros_like(box),
+            history=box.new_zeros(box.shape[:-1] + (window, 4)),
+            moves=torch.zeros(lead, device=pres.device),
+            centre=box[..., 2:],
             what=what,
             depth=depth,
             h=torch.zeros(lead + (hidden,), device=pres.device),

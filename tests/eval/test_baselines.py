@@ -109,6 +109,10 @@ def test_horizon_score_reports_constant_velocity_beside_standing_still():
     # step 1: A at (8, 5) imagined at (6, 4); B at (31, 22) imagined at (28, 22)
     # step 2: A at (10, 6) imagined at (6, 4); B's track is lost
     assert s["center_error_px"] == pytest.approx([(math.sqrt(5) + 3) / 2, math.sqrt(20)])
+    # the median of two errors is their mean; of one, that one
+    assert s["center_error_median_px"] == pytest.approx(s["center_error_px"])
+    score.errors[0].append(50.0)  # a track that followed another object: the median holds
+    assert score.summary()["center_error_median_px"][0] == pytest.approx(3.0)
     assert s["static_center_error_px"] == pytest.approx(s["center_error_px"])
     # A extrapolated exactly; B seen once stands still (3 px behind at step 1)
     assert s["cv_center_error_px"] == pytest.approx([1.5, 0.0])

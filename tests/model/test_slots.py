@@ -22,6 +22,9 @@ def make_slots(pres, first_id: int, discovered: bool) -> Slots:
         box=tag.expand(pres.shape + (4,)) / 100,
         logit=tag.expand(pres.shape + (2,)) * 2,
         motion=tag.expand(pres.shape + (4,)) * 6,
+        history=tag[..., None].expand(pres.shape + (2, 4)) * 7,
+        moves=ids.float() * 8,
+        centre=tag.expand(pres.shape + (2,)) * 9,
         what=tag.expand(pres.shape + (WHAT,)) * 3,
         depth=tag * 4,
         h=tag.expand(pres.shape + (HID,)) * 5,
@@ -36,6 +39,9 @@ def check_consistent(s: Slots) -> None:
     torch.testing.assert_close(s.box, tag.expand(s.box.shape) / 100)
     torch.testing.assert_close(s.logit, tag.expand(s.logit.shape) * 2)
     torch.testing.assert_close(s.motion, tag.expand(s.motion.shape) * 6)
+    torch.testing.assert_close(s.history, tag[..., None].expand(s.history.shape) * 7)
+    torch.testing.assert_close(s.moves, s.ids.float() * 8)
+    torch.testing.assert_close(s.centre, tag.expand(s.centre.shape) * 9)
     torch.testing.assert_close(s.what, tag.expand(s.what.shape) * 3)
     torch.testing.assert_close(s.depth, tag * 4)
     torch.testing.assert_close(s.h, tag.expand(s.h.shape) * 5)
@@ -70,7 +76,7 @@ def test_merge_broadcasts_a_particle_dim_and_is_differentiable():
 
 
 def test_empty_slots_lose_to_any_present_discovery():
-    empty = Slots.empty((2,), 3, WHAT, HID)
+    empty = Slots.empty((2,), 3, WHAT, HID, window=2)
     assert empty.pres.shape == (2, 3) and (empty.ids == 0).all() and not empty.discovered.any()
     disc = make_slots(torch.tensor([[0.3, 0.6, 0.1, 0.2]]).expand(2, 4), 1, discovered=True)
     out, _ = merge(empty, disc, 3, "topk")

@@ -5,7 +5,9 @@ align."""
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
+import numpy as np
 import pyro.poutine as poutine
 import pytest
 import torch
@@ -18,8 +20,13 @@ from pyro_scalor.model.handlers import NoiseScale
 from pyro_scalor.model.priors import (
     TRANSITIONS,
     carried_motion,
+    carry_motion,
+    constant_velocity_transition,
+    drawn_centres,
     fixed_transition,
     learned_transition,
+    least_squares_weights,
+    observe_drawn,
     velocity_transition,
 )
 from pyro_scalor.model.slots import Slots, merge
@@ -90,7 +97,9 @@ def propagate_at_prior_means(prior: str, n_frames: int, **overrides) -> tuple[li
         trans.bias.normal_(0.0, 0.5)
         trans.weight[:4].zero_()  # the where loc is the first 4 outputs
         trans.bias[:4].zero_()
-    slots = Slots.empty((1,), cfg.max_objects, cfg.z_what_dim, cfg.hidden_dim)
+    slots = Slots.empty(
+        (1,), cfg.max_objects, cfg.z_what_dim, cfg.hidden_dim, window=cfg.velocity_window
+    )
     slots.pres[0, :2] = 1.0
     slots.box[0, :2] = START_BOX
     slots.logit[0, :2] = START_LOGIT
@@ -153,6 +162,145 @@ def test_smoothed_velocity_prior_still_extrapolates_constant_velocity():
         torch.testing.assert_close(a.motion[..., 2:], b.motion[..., 2:], atol=1e-6, rtol=0)
 
 
+def test_least_squares_weights_by_hand():
+    w = least_squares_weights(torch.tensor([4.0, 3.0, 2.0, 1.0, 0.0]), 4)
+    expected = torch.tensor(
+        [
+            [0.2, 0.3, 0.3, 0.2],  # 6 i (5 - i) / 120
+            [0.0, 0.3, 0.4, 0.3],  # 6 i (4 - i) / 60
+            [0.0, 0.0, 0.5, 0.5],
+            [0.0, 0.0, 0.0, 1.0],
+            [0.0, 0.0, 0.0, 0.0],  # no change yet: no motion
+        ]
+    )
+    torch.testing.assert_close(w, expected)
+
+
+def motion_slots(motion, history, moves, discovered):
+    """The motion fields :func:`carry_motion` reads, for objects (K,)."""
+    return SimpleNamespace(
+        motion=torch.as_tensor(motion, dtype=torch.float32),
+        history=torch.as_tensor(history, dtype=torch.float32),
+        moves=torch.as_tensor(moves, dtype=torch.float32),
+        discovered=torch.as_tensor(discovered),
+        centre=torch.zeros(len(discovered), 2),
+    )
+
+
+def test_least_squares_motion_is_the_slope_of_the_line_through_the_positions():
+    # one object's x centre at 5 frames, a line with hand-made jitter; its 4 changes fed one at
+    # a time give the slope numpy's least-squares fit gives, not the last change
+    xs = np.array([0.10, 0.23, 0.28, 0.41, 0.47])
+    cfg = SimpleNamespace(motion_estimate="least-squares", velocity_smoothing=0.0)
+    slots = motion_slots(torch.zeros(1, 4), torch.zeros(1, 4, 4), [0.0], [True])
+    for t in range(1, 5):
+        where = torch.zeros(1, 4)
+        where[0, 2] = float(xs[t] - xs[t - 1])
+        out = carry_motion(cfg, slots, where)
+        slots = motion_slots(out["motion"], out["history"], out["moves"], [False])
+        slope = np.polyfit(np.arange(t + 1), xs[: t + 1], 1)[0]
+        assert out["moves"].item() == t
+        assert out["motion"][0, 2].item() == pytest.approx(slope, abs=1e-6)
+    assert slope == pytest.approx(0.092) and xs[4] - xs[3] == pytest.approx(0.06)
+    # a fifth change slides the window: the line through the last 5 positions
+    where = torch.zeros(1, 4)
+    where[0, 2] = 0.2
+    out = carry_motion(cfg, slots, where)
+    slope = np.polyfit(np.arange(5), np.append(xs[1:], xs[4] + 0.2), 1)[0]
+    assert out["moves"].item() == 4
+    assert out["motion"][0, 2].item() == pytest.approx(slope, abs=1e-6)
+
+
+def test_carried_history_restarts_for_a_new_object_and_exponential_keeps_its_average():
+    hist = torch.arange(16.0).reshape(1, 4, 4).expand(2, 4, 4)
+    slots = motion_slots(torch.ones(2, 4), hist, [4.0, 4.0], [False, True])
+    where = torch.full((2, 4), -1.0)
+    lsq = carry_motion(SimpleNamespace(motion_estimate="least-squares"), slots, where)
+    # tracked: the oldest change leaves, the new one comes in; new: only the new one
+    torch.testing.assert_close(lsq["history"][0], torch.cat([hist[0, 1:], where[:1]]))
+    torch.testing.assert_close(lsq["history"][1, 3], where[1])
+    assert not lsq["history"][1, :3].any()
+    assert lsq["moves"].tolist() == [4.0, 1.0]
+    torch.testing.assert_close(lsq["motion"][1], where[1])
+    exp = carry_motion(
+        SimpleNamespace(motion_estimate="exponential", velocity_smoothing=0.5), slots, where
+    )
+    torch.testing.assert_close(exp["motion"], torch.tensor([[0.0] * 4, [-1.0] * 4]))
+    torch.testing.assert_close(exp["history"], lsq["history"])
+
+
+def test_least_squares_velocity_prior_still_extrapolates_constant_velocity():
+    plain, _ = propagate_at_prior_means("velocity", 4)
+    lsq, s = propagate_at_prior_means("velocity", 4, motion_estimate="least-squares")
+    assert s.config.velocity_window == 4
+    for a, b in zip(plain, lsq, strict=True):
+        torch.testing.assert_close(a.box, b.box, atol=1e-6, rtol=0)
+        torch.testing.assert_close(a.motion[..., 2:], b.motion[..., 2:], atol=1e-6, rtol=0)
+    assert lsq[-1].moves[0, :2].tolist() == [4.0, 4.0]
+    with pytest.raises(ValueError, match="motion_estimate"):
+        scalor_for(motion_estimate="kalman")
+    with pytest.raises(ValueError, match="velocity_window"):
+        scalor_for(velocity_window=0)
+
+
+def test_constant_velocity_transition_drops_the_centre_correction():
+    c = torch.tensor([[[0.5, 0.5, -0.5, 1.0], [-1.0, 2.0, 0.5, 0.0]]])
+    out = tracker_out(c)
+    pri = constant_velocity_transition(out, PREV_WHAT, PREV_DEPTH, MOTION)
+    # the scale's change keeps the tracker's mean; the centre's is the motion alone
+    expected = torch.tensor([[[0.5, 0.5, 0.3, -0.4], [-1.0, 2.0, -2.0, 0.25]]])
+    torch.testing.assert_close(pri["where"][0], expected, rtol=0, atol=0)
+    torch.testing.assert_close(pri["where"][1], out["where"][1], rtol=0, atol=0)
+    vel = velocity_transition(out, PREV_WHAT, PREV_DEPTH, MOTION)
+    for role in ("what", "depth"):
+        torch.testing.assert_close(pri[role][0], vel[role][0], rtol=0, atol=0)
+    assert TRANSITIONS["constant-velocity"] is constant_velocity_transition
+
+
+def test_drawn_centres_by_hand():
+    # 4x4 glimpses: pixel centres at -0.75, -0.25, 0.25, 0.75 of the box's half-sides
+    alpha = torch.zeros(3, 1, 4, 4)
+    alpha[0, 0, 0, 3] = 1.0  # one pixel: top row, right column
+    alpha[1, 0, 1, 1] = alpha[1, 0, 1, 2] = 0.5  # two halves: the point between them
+    box = torch.tensor([[0.2, 0.1, 0.1, -0.3], [0.2, 0.2, 0.0, 0.0], [0.3, 0.3, 0.4, 0.5]])
+    centres = drawn_centres(box, alpha)
+    expected = torch.tensor([[0.1 + 0.2 * 0.75, -0.3 - 0.1 * 0.75], [0.0, -0.05], [0.4, 0.5]])
+    torch.testing.assert_close(centres, expected)  # an empty glimpse: the box centre
+
+
+def drawn_slots(box, discovered, **state):
+    """Merged slots (K,) for :func:`observe_drawn`: boxes, discovered flags and motion state."""
+    k = len(discovered)
+    s = Slots.empty((), k, 1, 1, window=4)
+    s.box = torch.as_tensor(box, dtype=torch.float32)
+    s.discovered = torch.as_tensor(discovered)
+    for name, value in state.items():
+        setattr(s, name, value)
+    return s
+
+
+def test_observe_drawn_fits_the_drawn_centres_and_restarts_new_objects():
+    cfg = SimpleNamespace(motion_estimate="drawn", max_motion=0.2)
+    alpha = torch.zeros(2, 1, 4, 4)
+    alpha[:, 0, 1:3, 1:3] = 1.0  # drawn at the box centre
+    xs = [0.0, 0.02, 0.05]  # object 0's x centre over three frames; object 1 is new each time
+    state = {}
+    for t, x in enumerate(xs):
+        box = [[0.1, 0.1, x, 0.3], [0.1, 0.1, -0.4, -0.4]]
+        s = observe_drawn(cfg, drawn_slots(box, [t == 0, True], **state), alpha)
+        state = {k: getattr(s, k) for k in ("motion", "history", "moves", "centre")}
+        torch.testing.assert_close(s.centre, torch.tensor([[x, 0.3], [-0.4, -0.4]]))
+        assert s.moves.tolist() == [float(t), 0.0]
+        assert not s.history[1].any() and not s.motion[1].any()
+    # two changes, 0.02 and 0.03: the least-squares slope is their mean, 0.025, as a latent
+    slope = torch.tensor([0.0, 0.0, math.atanh(0.025 / 0.2), 0.0])
+    torch.testing.assert_close(s.motion[0], slope)
+    torch.testing.assert_close(s.history[0, -2:, 2], torch.tensor([0.02, 0.03]))
+    # other estimates leave the slots as they are
+    same = drawn_slots([[0.1, 0.1, 0.0, 0.0]] * 2, [False, False])
+    assert observe_drawn(SimpleNamespace(motion_estimate="least-squares"), same, alpha) is same
+
+
 def test_learned_prior_with_zero_where_loc_stands_still():
     frames, _ = propagate_at_prior_means("learned", 3)
     for slots in frames:
@@ -212,12 +360,40 @@ def test_model_and_guide_trace_together_with_the_velocity_prior(presence):
     assert math.isfinite(loss)
 
 
+def test_model_and_guide_trace_together_with_the_drawn_motion():
+    s = scalor_for(transition_prior="constant-velocity", motion_estimate="drawn")
+    video = make_video()
+    n_frames = video.shape[1]
+    rec_g, rec_m = [], []
+    g_tr = poutine.trace(s.guide).get_trace(video, record=rec_g)
+    m_tr = poutine.trace(poutine.replay(s.model, trace=g_tr)).get_trace(video, record=rec_m)
+    g_tr.compute_log_prob()
+    m_tr.compute_log_prob()
+    g_latent, m_latent = latent_nodes(g_tr), latent_nodes(m_tr)
+    assert list(m_latent) == list(g_latent) == sites.latent_sites(n_frames)
+    for name, m in m_latent.items():
+        assert (
+            torch.isfinite(m["log_prob"]).all() and torch.isfinite(g_latent[name]["log_prob"]).all()
+        )
+    for t in range(n_frames):
+        assert torch.equal(rec_g[t].ids, rec_m[t].ids), t
+    # at frame 2 the where prior's centre mean is the drawn move of frame 0 to 1 for objects
+    # propagated at frame 1 (a latent: atanh of the move over max_motion), zero for new ones
+    loc = m_latent[sites.prop("where", 2)]["fn"].base_dist.loc
+    fresh = rec_m[1].discovered
+    assert (loc[..., 2:][fresh] == 0).all()
+    assert (loc[..., 2:][~fresh] != 0).any(), "no propagated object moved"
+    assert loc.abs().max() < math.atanh(0.999) + 1e-3
+    assert math.isfinite(Trace_ELBO().loss(s.model, s.guide, video))
+
+
 def test_the_transition_prior_sets_no_parameter_shape():
     shapes = {
         prior: {k: v.shape for k, v in scalor_for(transition_prior=prior).nets.state_dict().items()}
-        for prior in ("learned", "velocity", "fixed")
+        for prior in ("learned", "velocity", "constant-velocity", "fixed")
     }
     assert shapes["velocity"] == shapes["learned"] == shapes["fixed"]
+    assert shapes["constant-velocity"] == shapes["learned"]
 
 
 # ------------------------------------------------------------------------------------------

@@ -287,7 +287,7 @@ def test_gpu_default_preset_is_the_measured_gpu_run_trained_with_a_graph():
     assert (cpu.model.likelihood_std, cpu.model.discovery_residual) == (0.2, True)
     # besides these, only the propagation, merge and duplicate rules it was measured with differ
     kept = ("propagation", "merge", "suppression", "suppression_threshold", "max_objects")
-    kept += ("velocity_smoothing", "track_admission")
+    kept += ("velocity_smoothing", "motion_estimate", "track_admission")
     kept_gpu = {k: getattr(gpu.model, k) for k in kept + ("track_suppression_threshold",)}
     assert kept_gpu["propagation"] == "compound" and not kept_gpu["suppression"]
     assert gpu.model == cpu.model.replace(
