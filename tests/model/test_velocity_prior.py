@@ -319,10 +319,9 @@ def latent_nodes(trace) -> dict:
     }
 
 
-@pytest.mark.parametrize("presence", ["relaxed", "hard"])
-def test_model_and_guide_trace_together_with_the_velocity_prior(presence):
-    s = scalor_for(transition_prior="velocity", presence=presence)
-    video = make_video()  # (B=2, T=3, 3, 64, 64)
+def traced_together(s, video):
+    """Guide and replayed model traces of ``video``, checked to align site by site and frame by
+    frame; returns ``(guide latents, model latents, model frames)``."""
     n_frames = video.shape[1]
     rec_g, rec_m = [], []
     g_tr = poutine.trace(s.guide).get_trace(video, record=rec_g)
@@ -340,6 +339,15 @@ def test_model_and_guide_trace_together_with_the_velocity_prior(presence):
     for t in range(n_frames):
         assert torch.equal(rec_g[t].presence, rec_m[t].presence), t
         assert torch.equal(rec_g[t].ids, rec_m[t].ids), t
+    return g_latent, m_latent, rec_m
+
+
+@pytest.mark.parametrize("presence", ["relaxed", "hard"])
+def test_model_and_guide_trace_together_with_the_velocity_prior(presence):
+    s = scalor_for(transition_prior="velocity", presence=presence)
+    video = make_video()  # (B=2, T=3, 3, 64, 64)
+    n_frames = video.shape[1]
+    g_latent, m_latent, rec_m = traced_together(s, video)
 
     # the tracker's correction is zero at initialisation, so the where prior's mean at frame t is
     # the centre part of the where sample of frame t - 1 in slots that were propagated then, and
@@ -363,20 +371,7 @@ def test_model_and_guide_trace_together_with_the_velocity_prior(presence):
 def test_model_and_guide_trace_together_with_the_drawn_motion():
     s = scalor_for(transition_prior="constant-velocity", motion_estimate="drawn")
     video = make_video()
-    n_frames = video.shape[1]
-    rec_g, rec_m = [], []
-    g_tr = poutine.trace(s.guide).get_trace(video, record=rec_g)
-    m_tr = poutine.trace(poutine.replay(s.model, trace=g_tr)).get_trace(video, record=rec_m)
-    g_tr.compute_log_prob()
-    m_tr.compute_log_prob()
-    g_latent, m_latent = latent_nodes(g_tr), latent_nodes(m_tr)
-    assert list(m_latent) == list(g_latent) == sites.latent_sites(n_frames)
-    for name, m in m_latent.items():
-        assert (
-            torch.isfinite(m["log_prob"]).all() and torch.isfinite(g_latent[name]["log_prob"]).all()
-        )
-    for t in range(n_frames):
-        assert torch.equal(rec_g[t].ids, rec_m[t].ids), t
+    _, m_latent, rec_m = traced_together(s, video)
     # at frame 2 the where prior's centre mean is the drawn move of frame 0 to 1 for objects
     # propagated at frame 1 (a latent: atanh of the move over max_motion), zero for new ones
     loc = m_latent[sites.prop("where", 2)]["fn"].base_dist.loc
