@@ -27,10 +27,9 @@
 # * **fixed transition prior** (`transition_prior="fixed"`): propagated `what`/`where`/`depth`
 #   get a standard-normal prior instead of the learned GRU transition, so movement is not
 #   predicted. Two more choices centre each object's next move on its motion, so imagined
-#   objects keep moving: `transition_prior="velocity"` (plus the GRU's correction) and
-#   `"constant-velocity"` (the motion alone; the CPU default's, with the motion the slope of a
-#   line through the object's drawn centres, `motion_estimate="drawn"`); add one to `VARIANTS`
-#   below to compare it.
+#   objects keep moving: `transition_prior="velocity"` (plus the GRU's correction; the CPU
+#   default's) and `"constant-velocity"` (the motion alone); `motion_estimate` says how the
+#   motion is estimated from the object's past; add one to `VARIANTS` below to compare it.
 # * **no discovery dropout** (`TrainConfig.discovery_dropout=0`): discovery is never switched
 #   off during training, so it can take over what the trackers should explain.
 #

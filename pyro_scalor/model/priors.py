@@ -82,8 +82,8 @@ def constant_velocity_transition(
     of the centre's change is the carried motion alone, so an imagined object moves on at the
     velocity estimated from its past. The scale's change, what and depth as in
     :func:`velocity_transition`. With the 'drawn' motion estimate, trained as the ``cpu-default``
-    main command: 5+5 generation 2.97 px at step 5 against 3.20 px for the preset ('velocity',
-    'least-squares'), but test MOTA 0.798 against 0.803 and 1,925 ID switches against 1,383
+    main command: 5+5 generation 2.97 px at step 5 against 3.20 px for 'velocity' with
+    'least-squares' and 3.36 px for the preset, but test MOTA 0.798 against 0.803 and 0.809
     (experiments/generation/)."""
     priors = learned_transition(tracker_out, prev_what, prev_depth, prev_motion)
     where_loc, where_scale = tracker_out["where"]

@@ -211,18 +211,19 @@ def _presets() -> dict[str, RunPreset]:
             # MAE 0.097 / 0.099 / 0.106 / 0.104 against 0.092 / 0.086 / 0.092 / 0.091 (it
             # discovers more cautiously: fewer false positives, more misses). The 'velocity' prior
             # (an object's next centre change centred on its motion) tracked better than the
-            # paper's 'learned' one and imagines motion; its motion is the least-squares slope of
-            # the object's last five boxes (main command: 5+5 generation 3.20 px at step 5, MOTA
-            # 0.803, count MAE 0.088; with an exponential average of the moves, weight 0.5: 3.36
-            # px, 0.809, 0.089; 'constant-velocity' with the 'drawn' estimate: 2.97 px but MOTA
-            # 0.798; experiments/generation/). Objects with presence
+            # paper's 'learned' one and imagines motion; its motion is an exponential average of
+            # the object's moves (velocity_smoothing 0.5; main command: 5+5 generation 3.36 px at
+            # step 5, MOTA 0.809, count MAE 0.089, three seeds MOTA 0.819-0.822). The
+            # least-squares slope of the last five boxes imagined 3.20 px on the main command but
+            # tracked at MOTA 0.803 / 0.810 / 0.826 / 0.799 over it and three seeds (2.78-2.85 px
+            # on two seeds); 'constant-velocity' with the 'drawn' estimate 2.97 px at MOTA 0.798
+            # (experiments/generation/). Objects with presence
             # at or below 1e-4 are not decoded or drawn on the CPU: in a trained run's steps that
             # skips 63% of the decoded slots at K=32 and changes the gradient by at most 5e-4 of
             # its norm (experiments/capacity/presence_floor.py)
             cpu_model.replace(
                 transition_prior="velocity",
-                motion_estimate="least-squares",
-                velocity_window=4,
+                velocity_smoothing=0.5,
                 max_objects=32,
                 min_scale=0.08,
                 max_scale=0.22,

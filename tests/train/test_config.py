@@ -173,10 +173,11 @@ def test_measured_presets_keep_their_behaviours_and_cpu_capacity_takes_the_paper
         track_admission=0.0,
         **rules,
     )
-    # the main job: a capacity of 32 slots, the velocity a least-squares slope and whole
+    # the main job: a capacity of 32 slots, the velocity averaged over moves and whole
     # sequences at the end of training; the presets measured before keep 12 slots (GPU) and
     # one window length (both, the density presets too: a CUDA graph replays one shape)
-    assert cpu.model.max_objects >= 32 and cpu.model.motion_estimate == "least-squares"
+    assert cpu.model.max_objects >= 32 and cpu.model.velocity_smoothing == 0.5
+    assert cpu.model.motion_estimate == "exponential"
     assert (cpu.train.final_seq_len, cpu.train.final_steps) == (8, 600)
     assert RUN_PRESETS["gpu-default"].model.max_objects == 12
     for name, preset in RUN_PRESETS.items():
