@@ -181,9 +181,10 @@ def observe_drawn(cfg, slots, alpha: torch.Tensor):
     are.
 
     The glimpse box is not where an object is: the decoder may draw the object off the box's
-    centre, by a different amount each frame, since z_what can hold the offset (on the
-    ``cpu-default`` main job the box centres of objects clear of the view's edges strayed 0.4-1.1
-    px per frame from their true track, the drawn objects' 0.2-0.7 px). So the motion is
+    centre, by a different amount each frame, since z_what can hold the offset (on a
+    ``cpu-default`` main command trained with 'least-squares' the box centres of objects clear
+    of the view's edges strayed 0.4-1.1 px per frame from their true track, the drawn objects'
+    0.2-0.7 px). So the motion is
     estimated from the drawn centres (:func:`drawn_centres`): each propagated object's history
     takes in its centre's change since the previous frame, in image units (a newly discovered
     object starts with none), and its motion is the least-squares slope of that history
