@@ -134,33 +134,30 @@ def carry_motion(cfg, prev, where: torch.Tensor) -> dict[str, torch.Tensor]:
     the best estimate of a constant velocity from noisy positions: the history takes in
     ``where`` (an object discovered at the previous frame starts it afresh); 'drawn', the same
     slope through the centres of the object as drawn, which :func:`observe_drawn` records once
-    the frame's objects are decoded (so here the state passes on unchanged). Model and guide
-    both call this, so their states agree."""
+    the frame's objects are decoded (so here the state passes on unchanged). Only
+    'least-squares' updates the history here; the other estimates pass it on as it is. Model
+    and guide both call this, so their states agree."""
     lead = where.shape[:-1]
     window = prev.history.shape[-2]
-    if cfg.motion_estimate == "drawn":
-        return {
-            "motion": prev.motion.expand(lead + (4,)),
-            "history": prev.history.expand(lead + (window, 4)),
-            "moves": prev.moves.expand(lead),
-            "centre": prev.centre.expand(lead + (2,)),
-        }
-    fresh = prev.discovered.unsqueeze(-1).unsqueeze(-1)
-    history = torch.where(fresh, 0.0, prev.history).to(where.dtype)
-    history = torch.cat([history.expand(lead + (window, 4))[..., 1:, :], where.unsqueeze(-2)], -2)
-    moves = torch.where(prev.discovered, 0.0, prev.moves).to(where.dtype)
-    moves = (moves + 1).clamp(max=window).expand(lead)
-    if cfg.motion_estimate == "least-squares":
-        weights = least_squares_weights(moves, window).to(where.dtype)
-        motion = (weights.unsqueeze(-1) * history).sum(-2)
-    else:
-        motion = carried_motion(cfg.velocity_smoothing, prev.motion, prev.discovered, where)
-    return {
-        "motion": motion,
-        "history": history,
-        "moves": moves,
+    state = {
+        "motion": prev.motion.expand(lead + (4,)),
+        "history": prev.history.expand(lead + (window, 4)),
+        "moves": prev.moves.expand(lead),
         "centre": prev.centre.expand(lead + (2,)),
     }
+    if cfg.motion_estimate == "exponential":
+        state["motion"] = carried_motion(
+            cfg.velocity_smoothing, prev.motion, prev.discovered, where
+        )
+    elif cfg.motion_estimate == "least-squares":
+        fresh = prev.discovered.unsqueeze(-1).unsqueeze(-1)
+        history = torch.where(fresh, 0.0, state["history"]).to(where.dtype)
+        history = torch.cat([history[..., 1:, :], where.unsqueeze(-2)], -2)
+        moves = torch.where(prev.discovered, 0.0, prev.moves).to(where.dtype)
+        moves = (moves + 1).clamp(max=window).expand(lead)
+        weights = least_squares_weights(moves, window).to(where.dtype)
+        state.update(motion=(weights.unsqueeze(-1) * history).sum(-2), history=history, moves=moves)
+    return state
 
 
 def drawn_centres(box: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
