@@ -28,8 +28,10 @@
 #   get a standard-normal prior instead of the learned GRU transition, so movement is not
 #   predicted. Two more choices centre each object's next move on its motion, so imagined
 #   objects keep moving: `transition_prior="velocity"` (plus the GRU's correction; the CPU
-#   default's) and `"constant-velocity"` (the motion alone); `motion_estimate` says how the
-#   motion is estimated from the object's past; add one to `VARIANTS` below to compare it.
+#   default trains with it) and `"constant-velocity"` (the motion alone, the shape kept; the
+#   CPU default imagines frames with it, `TrackingConfig.imagine_transition_prior`);
+#   `motion_estimate` says how the motion is estimated from the object's past; add one to
+#   `VARIANTS` below to compare it.
 # * **no discovery dropout** (`TrainConfig.discovery_dropout=0`): discovery is never switched
 #   off during training, so it can take over what the trackers should explain.
 #

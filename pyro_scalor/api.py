@@ -142,17 +142,21 @@ class Scalor:
         return ScalorModel(nets), ScalorGuide(nets)
 
     def inference_programs(
-        self, tracking: TrackingConfig | None = None, max_objects: int | None = None
+        self,
+        tracking: TrackingConfig | None = None,
+        max_objects: int | None = None,
+        imagine: bool = False,
     ) -> tuple[ScalorModel, ScalorGuide]:
-        """``(model, guide)`` used by :meth:`track` and :meth:`generate`.
+        """``(model, guide)`` used by :meth:`track` and (``imagine``) :meth:`generate`.
 
         The training programs with the changes ``tracking`` (default ``self.tracking``) makes
-        (:meth:`TrackingConfig.model_changes`) and, when given, the slot capacity
+        (:meth:`TrackingConfig.model_changes`; with ``imagine``, its transition for imagined
+        frames too) and, when given, the slot capacity
         ``max_objects`` (no parameter depends on it), built once per change and sharing the
         weights.
         """
         tracking = tracking if tracking is not None else self.tracking
-        changes = tracking.model_changes(self.config)
+        changes = tracking.model_changes(self.config, imagine=imagine)
         if max_objects is not None and max_objects != self.config.max_objects:
             if max_objects < 1:
                 raise ValueError(f"max_objects must be >= 1, got {max_objects}")
@@ -245,7 +249,7 @@ class Scalor:
         if seed is not None:
             pyro.set_rng_seed(seed)
         frames: list[ModelFrame] = []
-        NoiseScale(noise_scale)(self.inference_programs(tracking, max_objects)[0])(
+        NoiseScale(noise_scale)(self.inference_programs(tracking, max_objects, imagine=True)[0])(
             batch_size=num_sequences,
             num_frames=num_frames,
             record=frames,
@@ -283,7 +287,7 @@ class Scalor:
             pyro.set_rng_seed(seed)
         kw = dict(temperature=temperature, disc_pres_prior=disc_pres_prior)
         tracking = tracking if tracking is not None else self.tracking
-        model, guide = self.inference_programs(tracking, max_objects)
+        model, guide = self.inference_programs(tracking, max_objects, imagine=True)
         trace = poutine.trace(guide).get_trace(
             video, deterministic=True, discovery_threshold=tracking.discovery_threshold, **kw
         )

@@ -208,6 +208,34 @@ def test_tracking_config_changes_and_validation():
         TrackingConfig(discovery_threshold=1.0)
     # the discovery threshold acts on the guide's modes, not on the programs' config
     assert TrackingConfig(discovery_threshold=0.7).model_changes(trained_with) == {}
+    # the imagined frames' transition changes generating only
+    imagine = TrackingConfig(
+        imagine_transition_prior="constant-velocity", imagine_motion_estimate="drawn"
+    )
+    assert imagine.model_changes(trained_with) == {}
+    assert imagine.model_changes(trained_with, imagine=True) == {
+        "transition_prior": "constant-velocity",
+        "motion_estimate": "drawn",
+    }
+    with pytest.raises(ValueError, match="imagine_transition_prior must be one of"):
+        TrackingConfig(imagine_transition_prior="linear")
+    with pytest.raises(ValueError, match="imagine_motion_estimate must be one of"):
+        TrackingConfig(imagine_motion_estimate="kalman")
+
+
+def test_generation_imagines_with_the_tracking_configs_transition():
+    tracking = TrackingConfig(
+        imagine_transition_prior="constant-velocity", imagine_motion_estimate="drawn"
+    )
+    s = Scalor(get_model_config("tiny", transition_prior="velocity"), seed=0, tracking=tracking)
+    model, guide = s.inference_programs(imagine=True)
+    assert (model.cfg.transition_prior, model.cfg.motion_estimate) == ("constant-velocity", "drawn")
+    assert guide.nets.glimpse_decoder is s.nets.glimpse_decoder  # the same weights
+    tracked = s.inference_programs()[0].cfg
+    assert (tracked.transition_prior, tracked.motion_estimate) == ("velocity", "exponential")
+    video = torch.rand(2, 3, 3, 64, 64)
+    out = s.generate(video, 2, noise_scale=0.0, seed=0)
+    assert out.boxes.shape[:2] == (2, 5)
 
 
 def test_discovery_threshold_keeps_only_confident_discoveries():

@@ -6,10 +6,13 @@ Examples::
     pyro-scalor generate CKPT --observe 8 --horizon 8 --data dsprites-ld-long
     pyro-scalor generate CKPT --observe 5 --horizon 5 --data dsprites-ld-long \\
         --out outputs/generation --json outputs/generation/horizon.json
+    pyro-scalor generate CKPT --observe 5 --horizon 5 --transition velocity \\
+        --motion-estimate exponential   # imagine with another transition, the same weights
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -29,6 +32,7 @@ from pyro_scalor.cli.common import (
     positive_int,
     probability,
 )
+from pyro_scalor.model.config import MOTION_ESTIMATES, TRANSITION_PRIORS
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +111,17 @@ def register(sub) -> None:
         "--out", type=Path, default=Path("outputs/generation"), help="directory for pictures"
     )
     p.add_argument("--json", type=Path, help="write the numbers here")
+    p.add_argument(
+        "--transition",
+        choices=TRANSITION_PRIORS,
+        help="transition prior of the imagined frames (default: the checkpoint's tracking "
+        "config, else the trained one)",
+    )
+    p.add_argument(
+        "--motion-estimate",
+        choices=MOTION_ESTIMATES,
+        help="motion estimate of the imagined frames (default as --transition)",
+    )
     add_max_objects_argument(p)
     add_tracking_arguments(p)
     add_device_argument(p)
@@ -145,6 +160,13 @@ def run_generate(args) -> int:
     _check(args)
     scalor = load_scalor(args.checkpoint, args.device)
     apply_tracking_arguments(args, scalor)
+    imagine = {
+        "imagine_transition_prior": args.transition,
+        "imagine_motion_estimate": args.motion_estimate,
+    }
+    imagine = {k: v for k, v in imagine.items() if v is not None}
+    if imagine:
+        scalor.tracking = dataclasses.replace(scalor.tracking, **imagine)
     scalor.nets.eval()
     prior = args.disc_pres_prior
     prior = prior if isinstance(prior, list) else [prior]
@@ -214,6 +236,11 @@ def run_generate(args) -> int:
             prefix="conditional",
         )
     numbers["checkpoint_step"] = getattr(scalor, "step", None)
+    imagined = scalor.inference_programs(max_objects=args.max_objects, imagine=True)[0].cfg
+    numbers["imagined_with"] = {
+        "transition_prior": imagined.transition_prior,
+        "motion_estimate": imagined.motion_estimate,
+    }
     if rates is not None:
         numbers["fitted_discovery"] = rates
     for path in paths:

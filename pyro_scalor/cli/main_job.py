@@ -62,6 +62,7 @@ def run_main(args) -> int:
     from pyro_scalor.io import save_json
     from pyro_scalor.train.checkpoint import load_checkpoint
     from pyro_scalor.train.config import get_run_preset
+    from pyro_scalor.train.rundir import check_resume
     from pyro_scalor.train.trainer import NonFiniteLossError, Trainer, TrainingInterrupted
     from pyro_scalor.viz.tracking import write_tracking_pictures
 
@@ -79,11 +80,20 @@ def run_main(args) -> int:
         progress=progress,
     )
     resume = (run_dir / "checkpoint.pt").exists()
-    if resume and load_checkpoint(run_dir)["step"] >= preset.train.steps:
+    train_config = train_config_for(preset.train, device, cuda_graph=not args.no_cuda_graph)
+    saved = load_checkpoint(run_dir) if resume else None
+    if saved is not None and saved["step"] >= preset.train.steps:
+        # a finished run of another recipe (an older preset, a variant) is not this job's
+        check_resume(
+            run_dir / "checkpoint.pt",
+            saved["model_config"],
+            saved["train_config"],
+            train_config.model_config(preset.model),
+            train_config,
+        )
         print(f"[2/3] {run_dir} is already trained; skipping training")
     else:
         print(f"[2/3] training preset {args.preset} ({preset.description}) in {run_dir}")
-        train_config = train_config_for(preset.train, device, cuda_graph=not args.no_cuda_graph)
         scalor = Scalor(
             train_config.model_config(preset.model),
             device=device,

@@ -55,12 +55,15 @@ class ModelConfig:
     Priors: ``transition_prior`` for propagated what/where/depth: 'learned' (the paper's GRU
     transition), 'velocity' (a project addition: as 'learned', but the mean of the centre's
     change is the object's previous one plus the GRU's correction, so imagined objects keep
-    moving) or 'fixed' (standard normal). ``motion_estimate`` is the motion 'velocity' centres
-    on: 'exponential', an exponential average of the object's changes with weight
+    moving), 'constant-velocity' (also an addition: 'velocity' without the correction, keeping
+    what's previous value as its mean, so imagined objects move on unchanged) or 'fixed'
+    (standard normal). ``motion_estimate`` is the motion 'velocity' and 'constant-velocity'
+    centre on: 'exponential', an exponential average of the object's changes with weight
     ``velocity_smoothing`` on the past (0: the last change), or 'least-squares', the slope of a
     least-squares line through the object's last ``velocity_window`` + 1 boxes, or 'drawn', that
-    slope through the centres of the object as drawn (its decoded alpha's centroid; see
-    :func:`pyro_scalor.model.priors.carry_motion`); see :mod:`pyro_scalor.model.priors`.
+    slope through where the object was drawn (its decoded alpha's centroid, or the side of it
+    the view does not cut; see :func:`pyro_scalor.model.priors.observe_drawn`); see
+    :mod:`pyro_scalor.model.priors`.
     ``background_prior`` ('learned' GRU transition or 'fixed') likewise for z_bg.
     Guide variants: ``rejection`` (proposal-rejection on), ``attention`` (propagation attends to
     a crop of the feature map at the tracker's previous position; else the whole map).
@@ -233,12 +236,20 @@ class TrackingConfig:
     ``discovery_threshold`` is the presence probability a discovery needs to count as an object
     (and go on to a tracker) with posterior modes: 0.5 is the mode; the public SCALOR code hands
     a discovery to a tracker only above 0.7. Propagated objects keep the mode.
+
+    ``imagine_transition_prior`` and ``imagine_motion_estimate`` (None: the trained ones)
+    replace the model's ``transition_prior`` and ``motion_estimate`` when ``generate`` and
+    ``sample_prior`` imagine frames. Neither changes a parameter or what the guide infers, so a
+    model can be trained with the prior that tracks best and imagine with the one that predicts
+    motion best (on the ``cpu-default`` preset, see :mod:`pyro_scalor.train.config`).
     """
 
     suppression: bool = True
     suppression_threshold: float | None = None
     track_suppression_threshold: float | None = None
     discovery_threshold: float = 0.5
+    imagine_transition_prior: str | None = None
+    imagine_motion_estimate: str | None = None
 
     def __post_init__(self) -> None:
         s, ts = self.suppression_threshold, self.track_suppression_threshold
@@ -253,11 +264,26 @@ class TrackingConfig:
                 "TrackingConfig: discovery_threshold must be in (0, 1), "
                 f"got {self.discovery_threshold}"
             )
+        for name, allowed in (
+            ("imagine_transition_prior", TRANSITION_PRIORS),
+            ("imagine_motion_estimate", MOTION_ESTIMATES),
+        ):
+            value = getattr(self, name)
+            if value is not None and value not in allowed:
+                raise ValueError(
+                    f"TrackingConfig: {name} must be one of {', '.join(allowed)} or None, "
+                    f"got {value!r}"
+                )
 
-    def model_changes(self, model: ModelConfig) -> dict:
-        """The ``ModelConfig`` changes that tracking makes to ``model`` (empty: none)."""
+    def model_changes(self, model: ModelConfig, imagine: bool = False) -> dict:
+        """The ``ModelConfig`` changes that tracking makes to ``model`` (empty: none); with
+        ``imagine``, those of generating (the imagined frames' transition) as well."""
         suppression = model.suppression or self.suppression
         changes: dict = {"suppression": suppression}
+        if imagine and self.imagine_transition_prior is not None:
+            changes["transition_prior"] = self.imagine_transition_prior
+        if imagine and self.imagine_motion_estimate is not None:
+            changes["motion_estimate"] = self.imagine_motion_estimate
         if suppression and self.suppression_threshold is not None:
             changes["suppression_threshold"] = self.suppression_threshold
         if suppression and self.track_suppression_threshold is not None:

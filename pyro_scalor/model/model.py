@@ -89,12 +89,12 @@ class ScalorModel(ScalorProgram):
             glimpses = decode_glimpses(
                 nets.glimpse_decoder, slots.what, slots.pres, cfg.presence_floor
             )
-            slots = observe_drawn(cfg, slots, glimpses[..., -1:, :, :])
+            observed = video is not None and t < video.shape[1]
+            slots = observe_drawn(cfg, slots, glimpses[..., -1:, :, :], observed)
             frame, _, fg_mask = render(
                 glimpses, slots.box, slots.pres, slots.depth, bg_image, cfg.max_scale
             )
             with plates["batch"]:
-                observed = video is not None and t < video.shape[1]
                 obs = video[:, t].unsqueeze(-4) if observed else None
                 pyro.sample(
                     sites.obs(t),

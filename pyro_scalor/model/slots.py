@@ -23,10 +23,11 @@ class Slots:
     in an empty slot and for an object discovered at this frame); history (..., K, W, 4) the
     object's last W changes (where latents, or its drawn centre's moves), oldest first, and moves
     (..., K) how many of them are real (at most W; zero for an empty slot and a new object);
-    centre (..., K, 2) where the object was last drawn (its alpha's centroid, kept with the
-    'drawn' motion estimate); what (..., K, Dw); depth (..., K, 1); h
-    (..., K, Hd) tracker state (the model's or the guide's); ids (..., K) int64 track ids
-    (0 = none); discovered (..., K) bool.
+    drawn (..., K, 8) where the object was last drawn: its extent ``(x_min, y_min, x_max,
+    y_max)`` and its alpha's centroid ``(x, y)`` in image coordinates, not clipped to the view,
+    and its box's centre then (kept with the 'drawn' motion estimate); what (..., K, Dw); depth
+    (..., K, 1); h (..., K, Hd) tracker state (the model's or the guide's); ids (..., K) int64
+    track ids (0 = none); discovered (..., K) bool.
     """
 
     pres: torch.Tensor
@@ -35,7 +36,7 @@ class Slots:
     motion: torch.Tensor
     history: torch.Tensor
     moves: torch.Tensor
-    centre: torch.Tensor
+    drawn: torch.Tensor
     what: torch.Tensor
     depth: torch.Tensor
     h: torch.Tensor
@@ -61,7 +62,7 @@ class Slots:
             motion=z(lead + (k, 4), device=device),
             history=z(lead + (k, window, 4), device=device),
             moves=z(lead + (k,), device=device),
-            centre=z(lead + (k, 2), device=device),
+            drawn=z(lead + (k, 8), device=device),
             what=z(lead + (k, what_dim), device=device),
             depth=z(lead + (k, 1), device=device),
             h=z(lead + (k, hidden), device=device),
@@ -105,7 +106,10 @@ class Slots:
             motion=torch.zeros_like(box),
             history=box.new_zeros(box.shape[:-1] + (window, 4)),
             moves=torch.zeros(lead, device=pres.device),
-            centre=box[..., 2:],
+            drawn=torch.cat(
+                [box[..., 2:] - box[..., :2], box[..., 2:] + box[..., :2]] + [box[..., 2:]] * 2,
+                -1,
+            ),
             what=what,
             depth=depth,
             h=torch.zeros(lead + (hidden,), device=pres.device),

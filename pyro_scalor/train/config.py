@@ -213,11 +213,10 @@ def _presets() -> dict[str, RunPreset]:
             # (an object's next centre change centred on its motion) tracked better than the
             # paper's 'learned' one and imagines motion; its motion is an exponential average of
             # the object's moves (velocity_smoothing 0.5; main command: 5+5 generation 3.36 px at
-            # step 5, MOTA 0.809, count MAE 0.089, three seeds MOTA 0.819-0.822). The
-            # least-squares slope of the last five boxes imagined 3.20 px on the main command but
-            # tracked at MOTA 0.803 / 0.810 / 0.826 / 0.799 over it and three seeds (2.78-2.85 px
-            # on two seeds); 'constant-velocity' with the 'drawn' estimate 2.97 px at MOTA 0.798
-            # (experiments/generation/). Objects with presence
+            # step 5 imagined with it, MOTA 0.809 and 0.819, count MAE 0.089 and 0.083 with two
+            # and one threads, three seeds MOTA 0.819-0.822). The least-squares slope of the
+            # last five boxes tracked at MOTA 0.803 / 0.810 / 0.826 / 0.799 over the main
+            # command and three seeds (experiments/generation/). Objects with presence
             # at or below 1e-4 are not decoded or drawn on the CPU: in a trained run's steps that
             # skips 63% of the decoded slots at K=32 and changes the gradient by at most 5e-4 of
             # its norm (experiments/capacity/presence_floor.py)
@@ -274,9 +273,20 @@ def _presets() -> dict[str, RunPreset]:
             # 0.10 for all three seeds and the main command. Rules at 0.5 / 0.5 remove real
             # neighbours: test count MAE 0.097-0.106 against 0.083-0.090 here, for MOTA
             # 0.811-0.827 against 0.809-0.822 (experiments/capacity/). A discovery counts only
-            # above presence 0.7, the public code's threshold for a new tracker
+            # above presence 0.7, the public code's threshold for a new tracker. Imagined frames
+            # move each object on at the velocity of the object as drawn, keeping its shape
+            # ('constant-velocity' on the 'drawn' motion): the main command's checkpoint
+            # imagines 2.31 px at step 5 of 5+5 with the means (2.76 px with the trained
+            # 'velocity'; seed 1 2.25 px), 3.49 px with full noise, and its prior samples hold
+            # 0.85 of the data's objects per frame and 1.14 of its speed. Trained with
+            # 'constant-velocity' itself, the main command tracked at MOTA 0.799 (seed 1 0.804)
+            # against 0.819 here (experiments/generation/)
             TrackingConfig(
-                suppression_threshold=0.65, track_suppression_threshold=0.7, discovery_threshold=0.7
+                suppression_threshold=0.65,
+                track_suppression_threshold=0.7,
+                discovery_threshold=0.7,
+                imagine_transition_prior="constant-velocity",
+                imagine_motion_estimate="drawn",
             ),
         ),
         "smoke": RunPreset(

@@ -10,7 +10,7 @@ from pyro_scalor.cli import main
 from pyro_scalor.eval.tracking import METRIC_KEYS
 
 
-def test_main_job_trains_evaluates_and_writes_pictures(tmp_path):
+def test_main_job_trains_evaluates_and_writes_pictures(tmp_path, capsys):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -26,6 +26,13 @@ def test_main_job_trains_evaluates_and_writes_pictures(tmp_path):
         assert ".png" in pictures and ".gif" in pictures
         # a second run finds the finished checkpoint and only evaluates
         assert main(args) == 0
+        # a finished run of another recipe is refused, naming the difference
+        ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+        ckpt["model_config"]["transition_prior"] = "fixed"
+        torch.save(ckpt, tmp_path / "run" / "checkpoint.pt")
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "transition_prior 'fixed'" in err[0], err
     finally:
         torch.set_num_threads(threads)
 

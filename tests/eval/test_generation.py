@@ -127,6 +127,21 @@ def test_generate_conditional_scores_only_frames_with_ground_truth(
     assert gif.size[0] == 4 * gif.size[1]  # real | generated | segmentation | trajectories
 
 
+def test_generate_imagines_with_the_transition_asked_for(checkpoint, cache, tmp_path):
+    js = tmp_path / "g.json"
+    args = ["--observe", "2", "--horizon", "2", "--preset", "smoke", "--num-sequences", "2"]
+    extra = ["--cache-dir", str(cache), "--out", str(tmp_path), "--json", str(js)]
+    assert main(generate(checkpoint, *args, *extra)) == 0
+    trained = json.loads(js.read_text())["imagined_with"]
+    switch = ["--transition", "constant-velocity", "--motion-estimate", "drawn"]
+    assert main(generate(checkpoint, *args, *extra, *switch)) == 0
+    assert json.loads(js.read_text())["imagined_with"] == {
+        "transition_prior": "constant-velocity",
+        "motion_estimate": "drawn",
+    }
+    assert trained != {"transition_prior": "constant-velocity", "motion_estimate": "drawn"}
+
+
 def test_generate_defaults_to_training_data_and_its_length(checkpoint, cache, tmp_path):
     js = tmp_path / "d.json"
     extra = ["--num-sequences", "100", "--pictures", "0", "--cache-dir", str(cache)]

@@ -24,7 +24,7 @@ def make_slots(pres, first_id: int, discovered: bool) -> Slots:
         motion=tag.expand(pres.shape + (4,)) * 6,
         history=tag[..., None].expand(pres.shape + (2, 4)) * 7,
         moves=ids.float() * 8,
-        centre=tag.expand(pres.shape + (2,)) * 9,
+        drawn=tag.expand(pres.shape + (8,)) * 9,
         what=tag.expand(pres.shape + (WHAT,)) * 3,
         depth=tag * 4,
         h=tag.expand(pres.shape + (HID,)) * 5,
@@ -41,7 +41,7 @@ def check_consistent(s: Slots) -> None:
     torch.testing.assert_close(s.motion, tag.expand(s.motion.shape) * 6)
     torch.testing.assert_close(s.history, tag[..., None].expand(s.history.shape) * 7)
     torch.testing.assert_close(s.moves, s.ids.float() * 8)
-    torch.testing.assert_close(s.centre, tag.expand(s.centre.shape) * 9)
+    torch.testing.assert_close(s.drawn, tag.expand(s.drawn.shape) * 9)
     torch.testing.assert_close(s.what, tag.expand(s.what.shape) * 3)
     torch.testing.assert_close(s.depth, tag * 4)
     torch.testing.assert_close(s.h, tag.expand(s.h.shape) * 5)

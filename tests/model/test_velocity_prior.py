@@ -4,6 +4,7 @@ align."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from types import SimpleNamespace
 
@@ -22,7 +23,8 @@ from pyro_scalor.model.priors import (
     carried_motion,
     carry_motion,
     constant_velocity_transition,
-    drawn_centres,
+    drawn_change,
+    drawn_extent,
     fixed_transition,
     learned_transition,
     least_squares_weights,
@@ -183,7 +185,7 @@ def motion_slots(motion, history, moves, discovered):
         history=torch.as_tensor(history, dtype=torch.float32),
         moves=torch.as_tensor(moves, dtype=torch.float32),
         discovered=torch.as_tensor(discovered),
-        centre=torch.zeros(len(discovered), 2),
+        drawn=torch.zeros(len(discovered), 8),
     )
 
 
@@ -245,7 +247,7 @@ def test_least_squares_velocity_prior_still_extrapolates_constant_velocity():
         scalor_for(velocity_window=0)
 
 
-def test_constant_velocity_transition_drops_the_centre_correction():
+def test_constant_velocity_transition_drops_the_centre_correction_and_keeps_what():
     c = torch.tensor([[[0.5, 0.5, -0.5, 1.0], [-1.0, 2.0, 0.5, 0.0]]])
     out = tracker_out(c)
     pri = constant_velocity_transition(out, PREV_WHAT, PREV_DEPTH, MOTION)
@@ -254,20 +256,63 @@ def test_constant_velocity_transition_drops_the_centre_correction():
     torch.testing.assert_close(pri["where"][0], expected, rtol=0, atol=0)
     torch.testing.assert_close(pri["where"][1], out["where"][1], rtol=0, atol=0)
     vel = velocity_transition(out, PREV_WHAT, PREV_DEPTH, MOTION)
-    for role in ("what", "depth"):
-        torch.testing.assert_close(pri[role][0], vel[role][0], rtol=0, atol=0)
+    torch.testing.assert_close(pri["depth"][0], vel["depth"][0], rtol=0, atol=0)
+    # what keeps its previous value as its mean (no learned residual), with the tracker's scale
+    torch.testing.assert_close(pri["what"][0], PREV_WHAT, rtol=0, atol=0)
+    torch.testing.assert_close(pri["what"][1], vel["what"][1], rtol=0, atol=0)
+    assert not torch.equal(vel["what"][0], PREV_WHAT), "the case cannot tell the two apart"
     assert TRANSITIONS["constant-velocity"] is constant_velocity_transition
 
 
-def test_drawn_centres_by_hand():
-    # 4x4 glimpses: pixel centres at -0.75, -0.25, 0.25, 0.75 of the box's half-sides
-    alpha = torch.zeros(3, 1, 4, 4)
+def test_drawn_extent_and_centroid_by_hand():
+    # 4x4 glimpses: pixel centres at -0.75, -0.25, 0.25, 0.75 of the box's half-sides, pixel
+    # edges at -1, -0.5, 0, 0.5, 1
+    alpha = torch.zeros(4, 1, 4, 4)
     alpha[0, 0, 0, 3] = 1.0  # one pixel: top row, right column
-    alpha[1, 0, 1, 1] = alpha[1, 0, 1, 2] = 0.5  # two halves: the point between them
-    box = torch.tensor([[0.2, 0.1, 0.1, -0.3], [0.2, 0.2, 0.0, 0.0], [0.3, 0.3, 0.4, 0.5]])
-    centres = drawn_centres(box, alpha)
-    expected = torch.tensor([[0.1 + 0.2 * 0.75, -0.3 - 0.1 * 0.75], [0.0, -0.05], [0.4, 0.5]])
-    torch.testing.assert_close(centres, expected)  # an empty glimpse: the box centre
+    alpha[1, 0, 1, 1] = alpha[1, 0, 1, 2] = 0.5  # at 0.5, not above it: nothing is drawn
+    alpha[1, 0, 2, 1] = 1.0  # one pixel, second column, third row
+    alpha[3, 0, 1:3, 1] = 0.75  # a column at 0.75 between zeros: crosses 0.5 a third inside
+    box = torch.tensor(
+        [[0.2, 0.1, 0.1, -0.3], [0.2, 0.2, 0.0, 0.0], [0.3, 0.3, 0.4, 0.5], [0.2, 0.2, 0.0, 0.0]]
+    )
+    drawn = drawn_extent(box, alpha)
+    expected = torch.tensor(
+        [
+            # x from 0.5 to 1 (the glimpse's border), y from -1 to -0.5; centroid at the pixel
+            [0.2, -0.4, 0.3, -0.35, 0.1 + 0.2 * 0.75, -0.3 - 0.1 * 0.75],
+            # x: in at pixel 1's left edge; the profile falls from 1 to 0.5 at pixel 2's centre
+            # (0.25); y: in at pixel 2's left edge (0.5 at the centre before), out at its right
+            # edge; the centroid of masses 1.5 at x -0.25 and 0.5 at 0.25, equal in y
+            [-0.1, -0.05, 0.05, 0.1, -0.025, 0.0],
+            [0.1, 0.2, 0.7, 0.8, 0.4, 0.5],  # an empty glimpse: the box's extent and centre
+            # 0.75 between zeros crosses 0.5 two thirds of a pixel from the zero's centre: x
+            # from -5/12 to -1/12, y (two rows) from -5/12 to 5/12, times the half-side 0.2
+            [-1 / 12, -1 / 12, -1 / 60, 1 / 12, -0.05, 0.0],
+        ]
+    )
+    torch.testing.assert_close(drawn, expected)
+
+
+def test_drawn_change_follows_the_side_the_view_does_not_cut():
+    size = 64  # one pixel is 2 / 64 of the view; a side within it of the border is cut
+    prev = torch.tensor(
+        [
+            [-0.5, -0.2, -0.3, 0.0, -0.4, -0.1],  # inside the view
+            [-1.2, 0.1, -0.8, 0.3, -1.0, 0.2],  # cut at the left: x follows the right side
+            [0.9, -1.0, 1.0, -0.7, 0.95, -0.85],  # drawn up to the right and top borders
+            [-1.2, -1.2, 1.2, 1.2, 0.0, 0.0],  # larger than the view: the centroid
+        ]
+    )
+    now = prev + torch.tensor(
+        [
+            [0.02, 0.02, 0.04, 0.04, 0.03, 0.01],
+            [0.05, 0.0, 0.06, 0.0, 0.07, 0.0],
+            [-0.05, 0.0, 0.0, 0.02, -0.03, 0.01],
+            [0.1, 0.1, 0.1, 0.1, 0.02, 0.03],
+        ]
+    )
+    expected = torch.tensor([[0.03, 0.01], [0.06, 0.0], [-0.05, 0.02], [0.02, 0.03]])
+    torch.testing.assert_close(drawn_change(prev, now, size), expected)
 
 
 def drawn_slots(box, discovered, **state):
@@ -281,8 +326,8 @@ def drawn_slots(box, discovered, **state):
     return s
 
 
-def test_observe_drawn_fits_the_drawn_centres_and_restarts_new_objects():
-    cfg = SimpleNamespace(motion_estimate="drawn", max_motion=0.2)
+def test_observe_drawn_fits_the_drawn_moves_and_restarts_new_objects():
+    cfg = SimpleNamespace(motion_estimate="drawn", max_motion=0.2, image_size=64)
     alpha = torch.zeros(2, 1, 4, 4)
     alpha[:, 0, 1:3, 1:3] = 1.0  # drawn at the box centre
     xs = [0.0, 0.02, 0.05]  # object 0's x centre over three frames; object 1 is new each time
@@ -290,8 +335,12 @@ def test_observe_drawn_fits_the_drawn_centres_and_restarts_new_objects():
     for t, x in enumerate(xs):
         box = [[0.1, 0.1, x, 0.3], [0.1, 0.1, -0.4, -0.4]]
         s = observe_drawn(cfg, drawn_slots(box, [t == 0, True], **state), alpha)
-        state = {k: getattr(s, k) for k in ("motion", "history", "moves", "centre")}
-        torch.testing.assert_close(s.centre, torch.tensor([[x, 0.3], [-0.4, -0.4]]))
+        state = {k: getattr(s, k) for k in ("motion", "history", "moves", "drawn")}
+        drawn = [
+            [x - 0.05, 0.25, x + 0.05, 0.35] + [x, 0.3] * 2,
+            [-0.45, -0.45, -0.35, -0.35] + [-0.4] * 4,
+        ]
+        torch.testing.assert_close(s.drawn, torch.tensor(drawn))
         assert s.moves.tolist() == [float(t), 0.0]
         assert not s.history[1].any() and not s.motion[1].any()
     # two changes, 0.02 and 0.03: the least-squares slope is their mean, 0.025, as a latent
@@ -301,6 +350,26 @@ def test_observe_drawn_fits_the_drawn_centres_and_restarts_new_objects():
     # other estimates leave the slots as they are
     same = drawn_slots([[0.1, 0.1, 0.0, 0.0]] * 2, [False, False])
     assert observe_drawn(SimpleNamespace(motion_estimate="least-squares"), same, alpha) is same
+
+
+def test_an_imagined_frame_moves_the_drawing_with_the_box():
+    cfg = SimpleNamespace(motion_estimate="drawn", max_motion=0.2, image_size=64)
+    alpha = torch.zeros(1, 1, 4, 4)
+    alpha[:, 0, 1:3, 0:2] = 1.0  # drawn left of the box centre
+    s = observe_drawn(cfg, drawn_slots([[0.1, 0.1, 0.0, 0.0]], [True]), alpha)
+    # imagined: the box moved by (0.04, -0.02) and the drawing (any shape) goes with it
+    s = dataclasses.replace(
+        s, box=torch.tensor([[0.1, 0.1, 0.04, -0.02]]), discovered=torch.tensor([False])
+    )
+    other = torch.zeros(1, 1, 4, 4)
+    other[:, 0, 0, 3] = 1.0  # a different shape, which an observed frame would measure
+    s = observe_drawn(cfg, s, other, observed=False)
+    drawn = [-0.1 + 0.04, -0.05 - 0.02, 0.0 + 0.04, 0.05 - 0.02, -0.05 + 0.04, -0.02, 0.04, -0.02]
+    torch.testing.assert_close(s.drawn[0], torch.tensor(drawn))
+    torch.testing.assert_close(s.history[0, -1], torch.tensor([0.0, 0.0, 0.04, -0.02]))
+    assert s.moves.tolist() == [1.0]
+    slope = torch.tensor([0.0, 0.0, math.atanh(0.04 / 0.2), math.atanh(-0.02 / 0.2)])
+    torch.testing.assert_close(s.motion[0], slope)
 
 
 def test_learned_prior_with_zero_where_loc_stands_still():

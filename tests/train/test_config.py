@@ -208,9 +208,18 @@ def test_measured_presets_keep_their_behaviours_and_cpu_capacity_takes_the_paper
     for name, preset in RUN_PRESETS.items():
         if name not in ("cpu-default", "smoke"):
             assert tuple(getattr(preset.tracking, k) for k in rules) == (0.5, 0.5), name
-    # the main job moves objects with the 'velocity' prior; the presets measured with the
-    # paper's 'learned' one keep it
+    # the main job moves objects with the 'velocity' prior and imagines frames with
+    # 'constant-velocity' on the drawn objects' motion; the presets measured with the paper's
+    # 'learned' one keep it, and imagine with it
     assert cpu.model.transition_prior == "velocity"
+    assert (cpu.tracking.imagine_transition_prior, cpu.tracking.imagine_motion_estimate) == (
+        "constant-velocity",
+        "drawn",
+    )
+    for name, preset in RUN_PRESETS.items():
+        if name != "cpu-default":
+            assert preset.tracking.imagine_transition_prior is None, name
+            assert preset.tracking.imagine_motion_estimate is None, name
     assert RUN_PRESETS["gpu-default"].model.transition_prior == "learned"
     assert RUN_PRESETS["cpu-ld"].model.transition_prior == "learned"
     assert cap.train.max_seconds is None and cap.train.steps % 100 == 0

@@ -300,13 +300,16 @@ def test_gpu_default_preset_is_the_measured_gpu_run_trained_with_a_graph():
     assert (cpu.train.optimizer, cpu.train.lr) == ("adam", 6e-4)
     assert gpu.train.temperature == Schedule(1.0, 0.5, 4000, "linear")
     assert gpu.train.disc_pres_prior == Schedule(0.1, 1e-8, 3000, "exponential")
-    # the GPU run was measured with the mode and the duplicate rules at 0.5 / 0.5; cpu-default
-    # tracks with 0.7 and 0.65 / 0.7, chosen for its own checkpoints
+    # the GPU run was measured with the mode and the duplicate rules at 0.5 / 0.5 and imagines
+    # with its trained transition; cpu-default tracks with 0.7 and 0.65 / 0.7, chosen for its
+    # own checkpoints, and imagines with 'constant-velocity'
     assert gpu.tracking == dataclasses.replace(
         cpu.tracking,
         discovery_threshold=0.5,
         suppression_threshold=0.5,
         track_suppression_threshold=0.5,
+        imagine_transition_prior=None,
+        imagine_motion_estimate=None,
     )
     measured = {
         k: getattr(gpu.train, k)
