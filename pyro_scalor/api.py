@@ -236,7 +236,8 @@ class Scalor:
         tracking: TrackingConfig | None = None,
         max_objects: int | None = None,
     ) -> GenerationResult:
-        """Sample whole videos from the model from t = 0 (objects and background from priors).
+        """Sample whole videos from the model from t = 0 (objects and background from priors;
+        objects move with the tracking config's transition for imagined frames, if it names one).
 
         ``disc_pres_prior`` is the discovery presence prior (0.1 as in the paper's generation);
         ``noise_scale`` multiplies the std of every Gaussian latent (1 = the model, 0 = means);
@@ -272,7 +273,9 @@ class Scalor:
         max_objects: int | None = None,
     ) -> GenerationResult:
         """Conditional generation: infer the observed ``video`` (B, T, C, H, W) with the guide,
-        then continue ``horizon`` frames with the learned transition priors (discovery on).
+        then continue ``horizon`` frames with the transition priors (discovery on): those the
+        tracking config names for imagined frames (``imagine_transition_prior``,
+        ``imagine_motion_estimate``), else the trained ones.
 
         ``noise_scale`` multiplies the std of the imagined frames' Gaussian latents (1 = the
         model, 0 = the transition priors' means); ``max_objects`` the slot capacity K (default:

@@ -277,8 +277,9 @@ def _presets() -> dict[str, RunPreset]:
             # move each object on at the velocity of the object as drawn, keeping its shape
             # ('constant-velocity' on the 'drawn' motion): the main command's checkpoint
             # imagines 2.31 px at step 5 of 5+5 with the means (2.76 px with the trained
-            # 'velocity'; seed 1 2.25 px), 3.49 px with full noise, and its prior samples hold
-            # 0.85 of the data's objects per frame and 1.14 of its speed. Trained with
+            # 'velocity'; seeds 1 and 2 2.25 and 2.19 px), 3.49 px with full noise, and its
+            # prior samples hold 0.85 of the data's objects per frame and 1.14 of its speed
+            # (seeds 1 and 2: 0.82 and 0.81; 1.04 and 1.06). Trained with
             # 'constant-velocity' itself, the main command tracked at MOTA 0.799 (seed 1 0.804)
             # against 0.819 here (experiments/generation/)
             TrackingConfig(
